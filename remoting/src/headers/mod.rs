@@ -1,0 +1,4 @@
+//! Typed custom headers, one module per area of the protocol.
+
+pub mod namesrv;
+pub mod send;

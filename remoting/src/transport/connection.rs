@@ -1,0 +1,306 @@
+//! One TCP connection, either side: a read loop that dispatches requests and completes
+//! pending invocations, and a handle to send on it.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::{FutureExt, StreamExt};
+use thiserror::Error;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::codec::FramedRead;
+use tokio_util::sync::CancellationToken;
+
+use super::handler::{Reply, RequestHandler};
+use super::writer;
+use crate::codes::response;
+use crate::command::RemotingCommand;
+use crate::frame::{CommandCodec, FrameError};
+
+/// Outbound frames queued per connection before senders wait.
+const OUTBOUND_QUEUE: usize = 4096;
+
+/// Every request this process starts takes the next opaque, as Java's global counter does.
+static NEXT_OPAQUE: AtomicI32 = AtomicI32::new(0);
+static NEXT_CONN_ID: AtomicU64 = AtomicU64::new(1);
+
+#[derive(Debug, Error)]
+pub enum InvokeError {
+    #[error("connection to {0} is closed")]
+    Closed(SocketAddr),
+    #[error("no response from {addr} within {timeout:?}")]
+    Timeout { addr: SocketAddr, timeout: Duration },
+    #[error("cannot connect to {addr}: {source}")]
+    Connect {
+        addr: String,
+        source: std::io::Error,
+    },
+}
+
+type Pending = Mutex<HashMap<i32, oneshot::Sender<RemotingCommand>>>;
+
+struct Shared {
+    id: u64,
+    peer: SocketAddr,
+    local: SocketAddr,
+    tx: mpsc::Sender<RemotingCommand>,
+    pending: Pending,
+    closed: AtomicBool,
+    cancel: CancellationToken,
+}
+
+/// A cheap, cloneable handle to a live connection.
+#[derive(Clone)]
+pub struct ConnectionHandle {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for ConnectionHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("id", &self.shared.id)
+            .field("peer", &self.shared.peer)
+            .finish()
+    }
+}
+
+impl PartialEq for ConnectionHandle {
+    fn eq(&self, other: &Self) -> bool {
+        self.shared.id == other.shared.id
+    }
+}
+impl Eq for ConnectionHandle {}
+impl std::hash::Hash for ConnectionHandle {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.shared.id.hash(state)
+    }
+}
+
+impl ConnectionHandle {
+    /// Process-unique id of this connection.
+    pub fn id(&self) -> u64 {
+        self.shared.id
+    }
+
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.shared.peer
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.shared.local
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.shared.closed.load(Ordering::Acquire)
+    }
+
+    /// Ask the connection to close; the read loop ends and the peer sees EOF.
+    pub fn close(&self) {
+        self.shared.cancel.cancel();
+    }
+
+    /// Queue a command (a response, or a oneway request that already has its opaque).
+    pub async fn send(&self, cmd: RemotingCommand) -> Result<(), InvokeError> {
+        self.shared
+            .tx
+            .send(cmd)
+            .await
+            .map_err(|_| InvokeError::Closed(self.shared.peer))
+    }
+
+    /// Send a request and wait for its response.
+    pub async fn invoke(
+        &self,
+        mut req: RemotingCommand,
+        timeout: Duration,
+    ) -> Result<RemotingCommand, InvokeError> {
+        let opaque = NEXT_OPAQUE.fetch_add(1, Ordering::Relaxed);
+        req.opaque = opaque;
+        req.flag &= !crate::command::FLAG_RESPONSE;
+        let (tx, rx) = oneshot::channel();
+        self.pending().insert(opaque, tx);
+        if self.is_closed() {
+            self.pending().remove(&opaque);
+            return Err(InvokeError::Closed(self.shared.peer));
+        }
+        if let Err(e) = self.send(req).await {
+            self.pending().remove(&opaque);
+            return Err(e);
+        }
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(resp)) => Ok(resp),
+            Ok(Err(_)) => Err(InvokeError::Closed(self.shared.peer)),
+            Err(_) => {
+                self.pending().remove(&opaque);
+                Err(InvokeError::Timeout {
+                    addr: self.shared.peer,
+                    timeout,
+                })
+            }
+        }
+    }
+
+    /// Send a request that expects no response.
+    pub async fn invoke_oneway(&self, mut req: RemotingCommand) -> Result<(), InvokeError> {
+        req.opaque = NEXT_OPAQUE.fetch_add(1, Ordering::Relaxed);
+        req.flag = (req.flag & !crate::command::FLAG_RESPONSE) | crate::command::FLAG_ONEWAY;
+        self.send(req).await
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<i32, oneshot::Sender<RemotingCommand>>> {
+        // A poisoned map only means another task panicked mid-insert; the map itself is fine.
+        self.shared
+            .pending
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Run a connection until the peer closes it, a frame is malformed, or `shutdown` fires.
+pub(crate) async fn run<S>(
+    stream: S,
+    peer: SocketAddr,
+    local: SocketAddr,
+    handler: Arc<dyn RequestHandler>,
+    max_frame_len: usize,
+    shutdown: CancellationToken,
+) where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (conn, read) = start(stream, peer, local, max_frame_len, shutdown);
+    read_loop(conn, read, handler).await
+}
+
+type Reader<S> = FramedRead<tokio::io::ReadHalf<S>, CommandCodec>;
+
+/// Set up both halves; the caller drives the returned read half with [`read_loop`].
+pub(crate) fn start<S>(
+    stream: S,
+    peer: SocketAddr,
+    local: SocketAddr,
+    max_frame_len: usize,
+    shutdown: CancellationToken,
+) -> (ConnectionHandle, Reader<S>)
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (r, w) = tokio::io::split(stream);
+    let (tx, rx) = mpsc::channel(OUTBOUND_QUEUE);
+    tokio::spawn(writer::run(w, rx));
+    let conn = ConnectionHandle {
+        shared: Arc::new(Shared {
+            id: NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed),
+            peer,
+            local,
+            tx,
+            pending: Mutex::new(HashMap::new()),
+            closed: AtomicBool::new(false),
+            cancel: shutdown.child_token(),
+        }),
+    };
+    (conn, FramedRead::new(r, CommandCodec::new(max_frame_len)))
+}
+
+pub(crate) async fn read_loop<S>(
+    conn: ConnectionHandle,
+    mut read: Reader<S>,
+    handler: Arc<dyn RequestHandler>,
+) where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    handler.on_connect(&conn);
+    let cancel = conn.shared.cancel.clone();
+    loop {
+        let next = tokio::select! {
+            _ = cancel.cancelled() => break,
+            next = read.next() => next,
+        };
+        match next {
+            None => break,
+            Some(Err(FrameError::Io(e))) => {
+                tracing::debug!(peer = %conn.peer_addr(), error = %e, "connection read failed");
+                break;
+            }
+            Some(Err(e)) => {
+                tracing::warn!(peer = %conn.peer_addr(), error = %e, "closing connection after a malformed frame");
+                break;
+            }
+            Some(Ok(cmd)) if cmd.is_response() => {
+                let waiter = conn.pending().remove(&cmd.opaque);
+                match waiter {
+                    Some(w) => {
+                        let _ = w.send(cmd);
+                    }
+                    None => tracing::debug!(
+                        peer = %conn.peer_addr(),
+                        opaque = cmd.opaque,
+                        code = cmd.code,
+                        "dropping a response nobody waits for"
+                    ),
+                }
+            }
+            Some(Ok(req)) => dispatch(&conn, &handler, req).await,
+        }
+    }
+    conn.shared.closed.store(true, Ordering::Release);
+    // Fail every invocation still waiting on this connection.
+    conn.pending().clear();
+    handler.on_disconnect(&conn);
+}
+
+async fn dispatch(
+    conn: &ConnectionHandle,
+    handler: &Arc<dyn RequestHandler>,
+    req: RemotingCommand,
+) {
+    let oneway = req.is_oneway();
+    let opaque = req.opaque;
+    let code = req.code;
+    let ser = req.serialize_type;
+    let reply = std::panic::catch_unwind(AssertUnwindSafe(|| handler.handle(conn, req)));
+    let failure = move || {
+        tracing::error!(code, "request processor panicked");
+        let mut r = RemotingCommand {
+            code: response::SYSTEM_ERROR,
+            opaque,
+            flag: crate::command::FLAG_RESPONSE,
+            serialize_type: ser,
+            version: crate::command::RMQD_VERSION,
+            ..Default::default()
+        };
+        r.remark = Some(format!(
+            "internal error while processing request code {code}"
+        ));
+        Some(r)
+    };
+    match reply {
+        Ok(Reply::Now(resp)) => {
+            if let (Some(resp), false) = (resp, oneway) {
+                let _ = conn.send(resp).await;
+            }
+        }
+        Ok(Reply::Later(fut)) => {
+            let conn = conn.clone();
+            tokio::spawn(async move {
+                let resp = match AssertUnwindSafe(fut).catch_unwind().await {
+                    Ok(resp) => resp,
+                    Err(_) => failure(),
+                };
+                if let (Some(resp), false) = (resp, oneway) {
+                    let _ = conn.send(resp).await;
+                }
+            });
+        }
+        Err(_) => {
+            if !oneway {
+                if let Some(resp) = failure() {
+                    let _ = conn.send(resp).await;
+                }
+            }
+        }
+    }
+}

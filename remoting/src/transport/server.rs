@@ -1,0 +1,78 @@
+//! Accept loop with a connection limit and graceful shutdown.
+
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::connection;
+use super::handler::RequestHandler;
+use crate::frame::DEFAULT_MAX_FRAME_LEN;
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Largest frame accepted, length word included (`com.rocketmq.remoting.frameMaxLength`).
+    pub max_frame_len: usize,
+    /// Connections served at once; further ones wait in the accept backlog.
+    pub max_connections: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            max_frame_len: DEFAULT_MAX_FRAME_LEN,
+            max_connections: 10_000,
+        }
+    }
+}
+
+/// Serve `listener` until `shutdown` is cancelled, then close every connection and return
+/// once their tasks have ended.
+pub async fn serve(
+    listener: TcpListener,
+    handler: Arc<dyn RequestHandler>,
+    config: ServerConfig,
+    shutdown: CancellationToken,
+) {
+    let limit = Arc::new(Semaphore::new(config.max_connections));
+    let tracker = TaskTracker::new();
+    let local = listener.local_addr().ok();
+    loop {
+        let permit = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            p = limit.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+        };
+        let accepted = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            a = listener.accept() => a,
+        };
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // Usually EMFILE or a reset during accept; back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let local_addr = stream.local_addr().ok().or(local);
+        let Some(local_addr) = local_addr else {
+            continue;
+        };
+        let handler = handler.clone();
+        let shutdown = shutdown.clone();
+        let max = config.max_frame_len;
+        tracker.spawn(async move {
+            connection::run(stream, peer, local_addr, handler, max, shutdown).await;
+            drop(permit);
+        });
+    }
+    tracker.close();
+    tracker.wait().await;
+}
