@@ -1,1 +1,13 @@
-fn main() {}
+//! `rmqd`: an Apache RocketMQ-compatible name server and broker in one binary.
+
+mod broker;
+mod cli;
+mod config;
+mod namesrv;
+mod store_cli;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    cli::main()
+}

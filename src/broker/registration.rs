@@ -1,0 +1,121 @@
+//! Keeping the broker registered with every configured name server.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rmqd_remoting::body::register::RegisterBrokerBody;
+use rmqd_remoting::body::to_json;
+use rmqd_remoting::codes::{request, response};
+use rmqd_remoting::headers::namesrv::{BrokerIdentityHeader, RegisterBrokerRequestHeader};
+use rmqd_remoting::transport::client::RemotingClient;
+use rmqd_remoting::{CancellationToken, RemotingCommand};
+
+use super::topics::TopicTable;
+use crate::config::BrokerConfig;
+
+pub struct Registrar {
+    config: BrokerConfig,
+    topics: Arc<Mutex<TopicTable>>,
+    client: Arc<RemotingClient>,
+}
+
+impl Registrar {
+    pub fn new(
+        config: BrokerConfig,
+        topics: Arc<Mutex<TopicTable>>,
+        client: Arc<RemotingClient>,
+    ) -> Self {
+        Registrar {
+            config,
+            topics,
+            client,
+        }
+    }
+
+    fn identity(&self) -> (String, String, String, i64) {
+        (
+            self.config.broker_name.clone(),
+            self.config.broker_addr(),
+            self.config.broker_cluster_name.clone(),
+            self.config.broker_id,
+        )
+    }
+
+    fn register_request(&self) -> RemotingCommand {
+        let wrapper = self
+            .topics
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .snapshot();
+        let body = to_json(&RegisterBrokerBody {
+            filter_server_list: Vec::new(),
+            topic_config_serialize_wrapper: wrapper,
+        });
+        let (broker_name, broker_addr, cluster_name, broker_id) = self.identity();
+        let header = RegisterBrokerRequestHeader {
+            broker_name,
+            broker_addr,
+            cluster_name,
+            ha_server_addr: self.config.ha_server_addr(),
+            broker_id,
+            compressed: false,
+            body_crc32: (crc32fast::hash(&body) & 0x7FFF_FFFF) as i32,
+            heartbeat_timeout_millis: None,
+        };
+        RemotingCommand::request(request::REGISTER_BROKER)
+            .with_header(&header)
+            .with_body(body)
+    }
+
+    /// Register with every name server once; failures are logged, not fatal, so one dead
+    /// name server does not keep the broker from the others.
+    pub async fn register_all(&self) {
+        let timeout = Duration::from_millis(self.config.register_broker_timeout_mills);
+        for addr in self.config.namesrv_addrs() {
+            let req = self.register_request();
+            match self.client.invoke(&addr, req, timeout).await {
+                Ok(resp) if resp.code == response::SUCCESS => {
+                    tracing::debug!(namesrv = %addr, "registered");
+                }
+                Ok(resp) => {
+                    tracing::warn!(namesrv = %addr, code = resp.code, remark = ?resp.remark, "registration refused")
+                }
+                Err(e) => tracing::warn!(namesrv = %addr, error = %e, "registration failed"),
+            }
+        }
+    }
+
+    pub async fn unregister_all(&self) {
+        let (broker_name, broker_addr, cluster_name, broker_id) = self.identity();
+        let header = BrokerIdentityHeader {
+            broker_name,
+            broker_addr,
+            cluster_name,
+            broker_id,
+        };
+        for addr in self.config.namesrv_addrs() {
+            let req = RemotingCommand::request(request::UNREGISTER_BROKER).with_header(&header);
+            if let Err(e) = self.client.invoke(&addr, req, Duration::from_secs(3)).await {
+                tracing::warn!(namesrv = %addr, error = %e, "unregister failed");
+            }
+        }
+    }
+
+    /// Register now, then every `registerNameServerPeriod` until shutdown.
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        let period = Duration::from_millis(
+            self.config
+                .register_name_server_period
+                .clamp(10_000, 60_000),
+        );
+        self.register_all().await;
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tick.tick() => self.register_all().await,
+            }
+        }
+    }
+}

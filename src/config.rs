@@ -1,0 +1,314 @@
+//! Configuration files and defaults shared by both roles: Java `.properties` parsing and
+//! the broker's settings under their Java key names.
+
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+pub fn home_dir() -> Option<PathBuf> {
+    std::env::var_os("HOME").map(PathBuf::from)
+}
+
+/// Parse Java properties text: `key=value`, `key:value` or `key value` lines, `#`/`!`
+/// comments, trailing-backslash continuations. Enough for every broker.conf in the wild.
+pub fn parse_properties(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut pending = String::new();
+    for raw in text.lines() {
+        let line = raw.trim_start();
+        if pending.is_empty() && (line.is_empty() || line.starts_with('#') || line.starts_with('!'))
+        {
+            continue;
+        }
+        if let Some(stripped) = line.strip_suffix('\\') {
+            pending.push_str(stripped);
+            continue;
+        }
+        pending.push_str(line);
+        let entry = std::mem::take(&mut pending);
+        let split = entry
+            .find(['=', ':'])
+            .or_else(|| entry.find(char::is_whitespace));
+        let (k, v) = match split {
+            Some(i) => (&entry[..i], &entry[i + 1..]),
+            None => (entry.as_str(), ""),
+        };
+        let key = k.trim();
+        if !key.is_empty() {
+            out.push((key.to_owned(), v.trim().to_owned()));
+        }
+    }
+    out
+}
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config key {key}: {value:?} is not a valid {kind}")]
+    Invalid {
+        key: String,
+        value: String,
+        kind: &'static str,
+    },
+}
+
+trait ConfigValue: Sized {
+    const KIND: &'static str;
+    fn parse(s: &str) -> Option<Self>;
+    fn render(&self) -> String;
+}
+
+impl ConfigValue for String {
+    const KIND: &'static str = "string";
+    fn parse(s: &str) -> Option<Self> {
+        Some(s.to_owned())
+    }
+    fn render(&self) -> String {
+        self.clone()
+    }
+}
+
+impl ConfigValue for bool {
+    const KIND: &'static str = "boolean";
+    fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "true" => Some(true),
+            "false" => Some(false),
+            _ => None,
+        }
+    }
+    fn render(&self) -> String {
+        self.to_string()
+    }
+}
+
+macro_rules! numeric_value {
+    ($($t:ty),*) => {$(
+        impl ConfigValue for $t {
+            const KIND: &'static str = "number";
+            fn parse(s: &str) -> Option<Self> {
+                s.parse().ok()
+            }
+            fn render(&self) -> String {
+                self.to_string()
+            }
+        }
+    )*};
+}
+numeric_value!(i32, i64, u16, u64);
+
+macro_rules! broker_config {
+    ($( $(#[$doc:meta])* $field:ident : $ty:ty = $default:expr => $key:literal ),* $(,)?) => {
+        /// Broker settings. Field docs name the Java key; defaults are the Java broker's.
+        #[derive(Debug, Clone)]
+        pub struct BrokerConfig {
+            $( $(#[$doc])* pub $field: $ty, )*
+        }
+
+        impl Default for BrokerConfig {
+            fn default() -> Self {
+                BrokerConfig { $( $field: $default, )* }
+            }
+        }
+
+        impl BrokerConfig {
+            /// Apply one `key=value`; `Ok(false)` for a key rmqd does not use.
+            pub fn set(&mut self, key: &str, value: &str) -> Result<bool, ConfigError> {
+                match key {
+                    $( $key => {
+                        self.$field = <$ty as ConfigValue>::parse(value).ok_or_else(|| ConfigError::Invalid {
+                            key: key.to_owned(),
+                            value: value.to_owned(),
+                            kind: <$ty as ConfigValue>::KIND,
+                        })?;
+                        Ok(true)
+                    } )*
+                    _ => Ok(false),
+                }
+            }
+
+            /// Every setting as `(javaKey, value)`, for `-p`.
+            pub fn entries(&self) -> Vec<(&'static str, String)> {
+                vec![ $( ($key, ConfigValue::render(&self.$field)), )* ]
+            }
+        }
+    };
+}
+
+fn default_store_root() -> String {
+    home_dir()
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("store")
+        .display()
+        .to_string()
+}
+
+fn default_hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_owned())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+broker_config! {
+    /// `brokerClusterName`
+    broker_cluster_name: String = "DefaultCluster".into() => "brokerClusterName",
+    /// `brokerName` (Java: the host name)
+    broker_name: String = default_hostname() => "brokerName",
+    /// `brokerId`: 0 is the master
+    broker_id: i64 = 0 => "brokerId",
+    /// `brokerIP1`: the address registered with name servers
+    broker_ip1: String = "127.0.0.1".into() => "brokerIP1",
+    /// `brokerIP2`: the HA address
+    broker_ip2: String = "127.0.0.1".into() => "brokerIP2",
+    /// `listenPort`; the VIP channel listens on `listenPort - 2`
+    listen_port: u16 = 10911 => "listenPort",
+    /// `haListenPort`
+    ha_listen_port: u16 = 10912 => "haListenPort",
+    /// `namesrvAddr`: `;`-separated `host:port` list
+    namesrv_addr: String = std::env::var("NAMESRV_ADDR").unwrap_or_default() => "namesrvAddr",
+    /// `storePathRootDir`
+    store_path_root_dir: String = default_store_root() => "storePathRootDir",
+    /// `storePathCommitLog` (empty: `<storePathRootDir>/commitlog`)
+    store_path_commit_log: String = String::new() => "storePathCommitLog",
+    /// `brokerRole`: ASYNC_MASTER, SYNC_MASTER or SLAVE
+    broker_role: String = "ASYNC_MASTER".into() => "brokerRole",
+    /// `flushDiskType`: ASYNC_FLUSH or SYNC_FLUSH
+    flush_disk_type: String = "ASYNC_FLUSH".into() => "flushDiskType",
+    /// `autoCreateTopicEnable`
+    auto_create_topic_enable: bool = true => "autoCreateTopicEnable",
+    /// `autoCreateSubscriptionGroup`
+    auto_create_subscription_group: bool = true => "autoCreateSubscriptionGroup",
+    /// `defaultTopicQueueNums`
+    default_topic_queue_nums: i32 = 8 => "defaultTopicQueueNums",
+    /// `brokerPermission`
+    broker_permission: i32 = 6 => "brokerPermission",
+    /// `registerNameServerPeriod` (ms, clamped to 10–60 s)
+    register_name_server_period: u64 = 30_000 => "registerNameServerPeriod",
+    /// `registerBrokerTimeoutMills`
+    register_broker_timeout_mills: u64 = 6_000 => "registerBrokerTimeoutMills",
+    /// `mappedFileSizeCommitLog`
+    mapped_file_size_commit_log: u64 = 1_073_741_824 => "mappedFileSizeCommitLog",
+    /// `mappedFileSizeConsumeQueue`
+    mapped_file_size_consume_queue: u64 = 6_000_000 => "mappedFileSizeConsumeQueue",
+    /// `maxHashSlotNum`
+    max_hash_slot_num: i32 = 5_000_000 => "maxHashSlotNum",
+    /// `maxIndexNum`
+    max_index_num: i32 = 20_000_000 => "maxIndexNum",
+    /// `maxMessageSize`
+    max_message_size: i32 = 4 * 1024 * 1024 => "maxMessageSize",
+    /// `messageDelayLevel`
+    message_delay_level: String = "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h".into() => "messageDelayLevel",
+    /// `syncFlushTimeout` (ms)
+    sync_flush_timeout: u64 = 5_000 => "syncFlushTimeout",
+    /// `flushIntervalCommitLog` (ms)
+    flush_interval_commit_log: u64 = 500 => "flushIntervalCommitLog",
+    /// `fileReservedTime` (hours)
+    file_reserved_time: u64 = 72 => "fileReservedTime",
+    /// `deleteWhen`: hours of day, `;`-separated
+    delete_when: String = "04".into() => "deleteWhen",
+    /// `diskMaxUsedSpaceRatio` (percent)
+    disk_max_used_space_ratio: i32 = 75 => "diskMaxUsedSpaceRatio",
+    /// `messageIndexEnable`
+    message_index_enable: bool = true => "messageIndexEnable",
+    /// `transactionTimeOut` (ms)
+    transaction_time_out: u64 = 6_000 => "transactionTimeOut",
+    /// `transactionCheckMax`
+    transaction_check_max: i32 = 15 => "transactionCheckMax",
+    /// `transactionCheckInterval` (ms)
+    transaction_check_interval: u64 = 60_000 => "transactionCheckInterval",
+    /// `longPollingEnable`
+    long_polling_enable: bool = true => "longPollingEnable",
+    /// `shortPollingTimeMills`
+    short_polling_time_mills: u64 = 1_000 => "shortPollingTimeMills",
+    /// `traceTopicEnable`
+    trace_topic_enable: bool = false => "traceTopicEnable",
+    /// `msgTraceTopicName`
+    msg_trace_topic_name: String = "RMQ_SYS_TRACE_TOPIC".into() => "msgTraceTopicName",
+    /// `compressedRegister`
+    compressed_register: bool = false => "compressedRegister",
+    /// `forceRegister`
+    force_register: bool = true => "forceRegister",
+    /// `clusterTopicEnable`: create a topic named after the cluster
+    cluster_topic_enable: bool = true => "clusterTopicEnable",
+    /// `brokerTopicEnable`: create a topic named after the broker
+    broker_topic_enable: bool = true => "brokerTopicEnable",
+    /// `serverSocketMaxFrameLength` (rmqd name for `com.rocketmq.remoting.frameMaxLength`)
+    max_frame_length: u64 = 16 * 1024 * 1024 => "serverSocketMaxFrameLength",
+}
+
+impl BrokerConfig {
+    /// Read a Java `broker.conf`; unknown keys are accepted and logged, bad values fail.
+    pub fn load(path: &std::path::Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut cfg = BrokerConfig::default();
+        cfg.apply(&text)?;
+        Ok(cfg)
+    }
+
+    pub fn apply(&mut self, text: &str) -> Result<(), ConfigError> {
+        for (k, v) in parse_properties(text) {
+            if !self.set(&k, &v)? {
+                tracing::warn!(key = %k, "broker.conf key is not used by rmqd; ignored");
+            }
+        }
+        Ok(())
+    }
+
+    pub fn broker_addr(&self) -> String {
+        format!("{}:{}", self.broker_ip1, self.listen_port)
+    }
+
+    pub fn ha_server_addr(&self) -> String {
+        format!("{}:{}", self.broker_ip2, self.ha_listen_port)
+    }
+
+    pub fn namesrv_addrs(&self) -> Vec<String> {
+        self.namesrv_addr
+            .split(';')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn java_broker_conf_is_read() {
+        let text = "# comment\nbrokerClusterName = DefaultCluster\nbrokerName=broker-a\nbrokerId:0\n\
+                    deleteWhen=04\nfileReservedTime=48\nbrokerRole=ASYNC_MASTER\nflushDiskType=SYNC_FLUSH\n\
+                    listenPort 20911\nnamesrvAddr=127.0.0.1:9876;127.0.0.2:9876\nsomeJavaOnlyKey=1\n\
+                    messageDelayLevel=1s 2s \\\n  3s\n";
+        let mut cfg = BrokerConfig::default();
+        cfg.apply(text).unwrap();
+        assert_eq!(cfg.broker_name, "broker-a");
+        assert_eq!(cfg.listen_port, 20911);
+        assert_eq!(cfg.file_reserved_time, 48);
+        assert_eq!(cfg.flush_disk_type, "SYNC_FLUSH");
+        assert_eq!(cfg.namesrv_addrs().len(), 2);
+        assert_eq!(cfg.message_delay_level, "1s 2s 3s");
+        assert!(cfg
+            .entries()
+            .iter()
+            .any(|(k, v)| *k == "listenPort" && v == "20911"));
+    }
+
+    #[test]
+    fn bad_values_are_errors() {
+        let mut cfg = BrokerConfig::default();
+        assert!(cfg.apply("listenPort=abc").is_err());
+        assert!(cfg.apply("autoCreateTopicEnable=yes").is_err());
+    }
+}
