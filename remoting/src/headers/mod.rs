@@ -1,4 +1,5 @@
 //! Typed custom headers, one module per area of the protocol.
 
+pub mod broker;
 pub mod namesrv;
 pub mod send;
