@@ -2,7 +2,9 @@
 //! the broker's settings under their Java key names.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
+use rmqd_store::config::{parse_delay_levels, FlushDiskType, StoreConfig};
 use thiserror::Error;
 
 pub fn home_dir() -> Option<PathBuf> {
@@ -216,6 +218,23 @@ broker_config! {
     disk_max_used_space_ratio: i32 = 75 => "diskMaxUsedSpaceRatio",
     /// `messageIndexEnable`
     message_index_enable: bool = true => "messageIndexEnable",
+    /// `checkCRCOnRecover`
+    check_crc_on_recover: bool = true => "checkCRCOnRecover",
+    /// `flushIntervalConsumeQueue` (ms)
+    flush_interval_consume_queue: u64 = 1_000 => "flushIntervalConsumeQueue",
+    /// `flushConsumerOffsetInterval` (ms)
+    flush_consumer_offset_interval: u64 = 5_000 => "flushConsumerOffsetInterval",
+    /// `flushDelayOffsetInterval` (ms)
+    flush_delay_offset_interval: u64 = 10_000 => "flushDelayOffsetInterval",
+    /// `maxTransferBytesOnMessageInMemory`
+    max_transfer_bytes_on_message_in_memory: u64 = 256 * 1024 => "maxTransferBytesOnMessageInMemory",
+    /// `maxTransferCountOnMessageInMemory`
+    max_transfer_count_on_message_in_memory: u64 = 32 => "maxTransferCountOnMessageInMemory",
+    /// rmqd only: shifts the delay-level clock (ms), so tests can bring a 2 h delay due
+    /// at once. Leave at 0 in production.
+    schedule_clock_offset_millis: i64 = 0 => "scheduleClockOffsetMillis",
+    /// `rejectTransactionMessage`
+    reject_transaction_message: bool = false => "rejectTransactionMessage",
     /// `transactionTimeOut` (ms)
     transaction_time_out: u64 = 6_000 => "transactionTimeOut",
     /// `transactionCheckMax`
@@ -261,6 +280,53 @@ impl BrokerConfig {
             }
         }
         Ok(())
+    }
+
+    /// The store's settings from this config; `store_host` goes into every record.
+    pub fn store_config(
+        &self,
+        store_host: std::net::SocketAddr,
+    ) -> Result<StoreConfig, ConfigError> {
+        let mut c = StoreConfig::new(PathBuf::from(&self.store_path_root_dir), store_host);
+        if !self.store_path_commit_log.is_empty() {
+            c.commitlog_dir = Some(PathBuf::from(&self.store_path_commit_log));
+        }
+        c.mapped_file_size_commitlog = self.mapped_file_size_commit_log as usize;
+        c.mapped_file_size_consume_queue = self.mapped_file_size_consume_queue as usize;
+        c.flush_disk_type = match self.flush_disk_type.as_str() {
+            "SYNC_FLUSH" => FlushDiskType::Sync,
+            "ASYNC_FLUSH" => FlushDiskType::Async,
+            other => {
+                return Err(ConfigError::Invalid {
+                    key: "flushDiskType".into(),
+                    value: other.into(),
+                    kind: "ASYNC_FLUSH or SYNC_FLUSH",
+                })
+            }
+        };
+        c.flush_interval_commitlog = Duration::from_millis(self.flush_interval_commit_log.max(1));
+        c.flush_interval_consume_queue =
+            Duration::from_millis(self.flush_interval_consume_queue.max(1));
+        c.sync_flush_timeout = Duration::from_millis(self.sync_flush_timeout);
+        c.max_message_size = self.max_message_size.max(0) as usize;
+        c.check_crc_on_recover = self.check_crc_on_recover;
+        c.max_hash_slot_num = self.max_hash_slot_num.max(1) as u32;
+        c.max_index_num = self.max_index_num.max(1) as u32;
+        c.message_index_enable = self.message_index_enable;
+        c.delay_level_millis =
+            parse_delay_levels(&self.message_delay_level).map_err(|_| ConfigError::Invalid {
+                key: "messageDelayLevel".into(),
+                value: self.message_delay_level.clone(),
+                kind: "list of delays like 1s 5m 2h",
+            })?;
+        c.file_reserved_hours = self.file_reserved_time;
+        c.delete_when = self.delete_when.clone();
+        c.disk_max_used_space_ratio = self.disk_max_used_space_ratio.clamp(10, 95) as u32;
+        c.max_transfer_bytes_on_message_in_memory =
+            self.max_transfer_bytes_on_message_in_memory as usize;
+        c.max_transfer_count_on_message_in_memory =
+            self.max_transfer_count_on_message_in_memory as usize;
+        Ok(c)
     }
 
     pub fn broker_addr(&self) -> String {

@@ -1,39 +1,53 @@
-//! The broker role. This first cut serves the protocol on the main and VIP ports, keeps
-//! the broker registered with its name servers, and answers data-plane codes with
-//! REQUEST_CODE_NOT_SUPPORTED until their processors exist.
+//! The broker role: serves clients on the main and VIP ports and keeps itself registered
+//! with its name servers.
 
+mod admin;
+mod batch;
+mod client_manage;
+mod clients;
+mod context;
+mod filter;
+mod groups;
+mod locks;
+mod long_poll;
+mod offset_requests;
+mod offsets;
+mod persist;
+mod processor;
+pub mod properties;
+mod pull;
+mod query;
 mod registration;
+mod retry;
+mod schedule;
+mod send;
 mod topics;
+mod transaction;
 
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use rmqd_remoting::transport::client::{RejectRequests, RemotingClient};
 use rmqd_remoting::transport::{serve, ServerConfig};
-use rmqd_remoting::{CancellationToken, ConnectionHandle, RemotingCommand, Reply, RequestHandler};
+use rmqd_remoting::{CancellationToken, RequestHandler};
 use tokio::net::TcpListener;
 
+use rmqd_store::MessageStore;
+
 use crate::config::BrokerConfig;
+use context::{now_ms, BrokerContext};
+use groups::Groups;
+use long_poll::ParkedPulls;
+use offsets::ConsumerOffsets;
+use persist::ConfigFiles;
+use processor::BrokerProcessor;
 use registration::Registrar;
 use topics::TopicTable;
 
-struct BrokerProcessor;
-
-impl RequestHandler for BrokerProcessor {
-    fn handle(&self, _conn: &ConnectionHandle, req: RemotingCommand) -> Reply {
-        Reply::Now(Some(RemotingCommand::not_supported(&req)))
-    }
-}
-
 pub struct Broker {
     tasks: Vec<tokio::task::JoinHandle<()>>,
-    registrar: Arc<Registrar>,
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    ctx: Arc<BrokerContext>,
 }
 
 impl Broker {
@@ -51,11 +65,69 @@ impl Broker {
             },
             _ => None,
         };
+
+        let store_host: SocketAddr = format!("{}:{}", config.broker_ip1, config.listen_port)
+            .parse()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], config.listen_port)));
+        let store_cfg = config
+            .store_config(store_host)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
+        let files = ConfigFiles::new(&store_cfg.root_dir);
+        let (store, report) = tokio::task::spawn_blocking(move || MessageStore::open(store_cfg))
+            .await
+            .map_err(std::io::Error::other)?
+            .map_err(|e| std::io::Error::other(format!("cannot open the store: {e}")))?;
+        if report.abnormal {
+            tracing::warn!(
+                end = report.commitlog_end,
+                "last shutdown was not clean; recovered from the commit log"
+            );
+        }
+        let store = Arc::new(store);
+        let parked = Arc::new(ParkedPulls::default());
+        {
+            let parked = parked.clone();
+            store.set_arrival_listener(Arc::new(move |topic: &str, queue_id: i32, max: i64| {
+                parked.arrived(topic, queue_id, max)
+            }));
+        }
+
+        let mut topics = TopicTable::with_system_topics(&config, now_ms());
+        if let Some(loaded) = files.load_topics() {
+            topics.merge_loaded(loaded.topic_config_table, Some(loaded.data_version));
+        }
+        let groups = files.load_groups();
+        let offsets = ConsumerOffsets::from_table(files.load_offsets());
+        let delays = schedule::DelayOffsets::from_table(files.load_delay_offsets());
+        let client = Arc::new(RemotingClient::new(
+            Arc::new(RejectRequests),
+            // Outlives `shutdown` so that UNREGISTER_BROKER can still go out.
+            CancellationToken::new(),
+        ));
+        let topics = Arc::new(Mutex::new(topics));
+        let registrar = Arc::new(Registrar::new(config.clone(), topics.clone(), client));
+        let ctx = Arc::new(BrokerContext {
+            groups: Groups::new(config.auto_create_subscription_group, groups),
+            clients: Default::default(),
+            locks: Default::default(),
+            topics,
+            registrar: registrar.clone(),
+            store_host,
+            config: config.clone(),
+            store,
+            offsets,
+            parked,
+            files,
+            delays,
+        });
+        ctx.persist_topics();
+        ctx.persist_groups();
+
         let server_config = ServerConfig {
             max_frame_len: config.max_frame_length as usize,
             ..Default::default()
         };
-        let processor: Arc<dyn RequestHandler> = Arc::new(BrokerProcessor);
+        let processor: Arc<dyn RequestHandler> = Arc::new(BrokerProcessor::new(ctx.clone()));
         let mut tasks = vec![tokio::spawn(serve(
             main,
             processor.clone(),
@@ -70,18 +142,13 @@ impl Broker {
                 shutdown.clone(),
             )));
         }
-
-        let topics = Arc::new(Mutex::new(TopicTable::with_system_topics(
-            &config,
-            now_ms(),
+        tasks.push(tokio::spawn(registrar.run(shutdown.clone())));
+        tasks.push(tokio::spawn(schedule::run(ctx.clone(), shutdown.clone())));
+        tasks.push(tokio::spawn(transaction::run_checker(
+            ctx.clone(),
+            shutdown.clone(),
         )));
-        // The registration client lives past `shutdown` so that UNREGISTER can still go out.
-        let client = Arc::new(RemotingClient::new(
-            Arc::new(RejectRequests),
-            CancellationToken::new(),
-        ));
-        let registrar = Arc::new(Registrar::new(config.clone(), topics, client));
-        tasks.push(tokio::spawn(registrar.clone().run(shutdown)));
+        tasks.push(tokio::spawn(housekeeping(ctx.clone(), shutdown)));
         tracing::info!(
             addr = %local_addr,
             name = %config.broker_name,
@@ -89,14 +156,50 @@ impl Broker {
             namesrv = %config.namesrv_addr,
             "broker listening"
         );
-        Ok(Broker { tasks, registrar })
+        Ok(Broker { tasks, ctx })
     }
 
-    /// Wait for the servers to stop (after shutdown fired), then unregister.
+    /// Waits for the servers to stop (after shutdown fired), unregisters, then saves the
+    /// config files and shuts the store down cleanly.
     pub async fn stopped(self) {
+        self.ctx.parked.wake_all();
         for t in self.tasks {
             let _ = t.await;
         }
-        self.registrar.unregister_all().await;
+        self.ctx.registrar.unregister_all().await;
+        let ctx = self.ctx.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            ctx.persist_offsets();
+            ctx.persist_delay_offsets();
+            ctx.persist_topics();
+            ctx.persist_groups();
+            ctx.store.shutdown();
+        })
+        .await;
+    }
+}
+
+/// Periodic chores: drop silent client channels (every 10 s), save consumer offsets
+/// (`flushConsumerOffsetInterval`).
+async fn housekeeping(ctx: Arc<BrokerContext>, shutdown: CancellationToken) {
+    let mut expiry = tokio::time::interval(Duration::from_secs(10));
+    expiry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut offsets = tokio::time::interval(Duration::from_millis(
+        ctx.config.flush_consumer_offset_interval.max(100),
+    ));
+    offsets.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = expiry.tick() => {
+                for group in ctx.clients.expire(Instant::now()) {
+                    ctx.clients.notify_ids_changed(&group);
+                }
+            }
+            _ = offsets.tick() => {
+                let c = ctx.clone();
+                let _ = tokio::task::spawn_blocking(move || c.persist_offsets()).await;
+            }
+        }
     }
 }

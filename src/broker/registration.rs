@@ -85,6 +85,16 @@ impl Registrar {
         }
     }
 
+    /// Register without waiting for answers, as Java does right after a topic is created.
+    pub async fn register_all_oneway(&self) {
+        for addr in self.config.namesrv_addrs() {
+            let req = self.register_request();
+            if let Err(e) = self.client.invoke_oneway(&addr, req).await {
+                tracing::warn!(namesrv = %addr, error = %e, "oneway registration failed");
+            }
+        }
+    }
+
     pub async fn unregister_all(&self) {
         let (broker_name, broker_addr, cluster_name, broker_id) = self.identity();
         let header = BrokerIdentityHeader {

@@ -1,0 +1,168 @@
+//! Admin codes (mqadmin, dashboards, and ali-ons, which creates its topics first).
+
+use std::sync::Arc;
+
+use rmqd_remoting::body::to_json;
+use rmqd_remoting::body::topic::{TopicConfig, TopicList};
+use rmqd_remoting::codes::response;
+use rmqd_remoting::headers::broker::{
+    CreateTopicRequestHeader, DeleteSubscriptionGroupRequestHeader, TopicOnlyHeader,
+};
+use rmqd_remoting::RemotingCommand;
+use serde::Serialize;
+
+use super::context::{now_ms, BrokerContext, Outcome, Refusal};
+use super::groups::GroupConfig;
+use super::topics::validate_topic;
+
+pub fn update_and_create_topic(
+    ctx: &Arc<BrokerContext>,
+    req: &RemotingCommand,
+) -> Outcome<RemotingCommand> {
+    let h: CreateTopicRequestHeader = req.decode_header()?;
+    validate_topic(&h.topic, &ctx.config.broker_cluster_name)?;
+    let tc = TopicConfig {
+        topic_name: h.topic.clone(),
+        read_queue_nums: h.read_queue_nums,
+        write_queue_nums: h.write_queue_nums,
+        perm: h.perm,
+        topic_filter_type: h.topic_filter_type,
+        topic_sys_flag: h.topic_sys_flag.unwrap_or(0),
+        order: h.order,
+        ..Default::default()
+    };
+    tracing::info!(topic = %h.topic, read = tc.read_queue_nums, write = tc.write_queue_nums, perm = tc.perm, "topic created or updated by admin");
+    ctx.topics().put(tc, now_ms());
+    ctx.persist_topics();
+    ctx.register_soon();
+    Ok(RemotingCommand::success(req))
+}
+
+pub fn delete_topic(ctx: &Arc<BrokerContext>, req: &RemotingCommand) -> Outcome<RemotingCommand> {
+    let h: TopicOnlyHeader = req.decode_header()?;
+    ctx.topics().remove(&h.topic, now_ms());
+    ctx.persist_topics();
+    // Java drops the topic's queues and offsets with it (`cleanUnusedTopic`,
+    // `cleanOffsetByTopic`); the CommitLog keeps the records until retention.
+    ctx.store.delete_topic(&h.topic);
+    ctx.offsets.forget_topic(&h.topic);
+    ctx.persist_offsets();
+    ctx.register_soon();
+    Ok(RemotingCommand::success(req))
+}
+
+pub fn all_topic_config(ctx: &BrokerContext, req: &RemotingCommand) -> Outcome<RemotingCommand> {
+    let body = to_json(&ctx.topics().snapshot());
+    Ok(RemotingCommand::success(req).with_body(body))
+}
+
+pub fn system_topic_list(ctx: &BrokerContext, req: &RemotingCommand) -> Outcome<RemotingCommand> {
+    let topics = ctx.topics();
+    let list = TopicList {
+        broker_addr: None,
+        topic_list: topics
+            .names()
+            .filter(|t| super::topics::is_system_topic(t))
+            .cloned()
+            .collect(),
+    };
+    Ok(RemotingCommand::success(req).with_body(to_json(&list)))
+}
+
+pub fn update_group(ctx: &BrokerContext, req: &RemotingCommand) -> Outcome<RemotingCommand> {
+    let cfg: GroupConfig = serde_json::from_slice(&req.body)
+        .map_err(|e| Refusal::system(format!("bad subscription group body: {e}")))?;
+    if cfg.group_name.is_empty() {
+        return Err(Refusal::system("subscription group name is empty"));
+    }
+    ctx.groups.update(cfg);
+    ctx.persist_groups();
+    Ok(RemotingCommand::success(req))
+}
+
+pub fn delete_group(ctx: &BrokerContext, req: &RemotingCommand) -> Outcome<RemotingCommand> {
+    let h: DeleteSubscriptionGroupRequestHeader = req.decode_header()?;
+    ctx.groups.delete(&h.group_name);
+    ctx.persist_groups();
+    Ok(RemotingCommand::success(req))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct GroupWrapper {
+    data_version: rmqd_remoting::body::topic::DataVersion,
+    subscription_group_table: std::collections::BTreeMap<String, GroupConfig>,
+}
+
+pub fn all_groups(ctx: &BrokerContext, req: &RemotingCommand) -> Outcome<RemotingCommand> {
+    let body = to_json(&GroupWrapper {
+        data_version: Default::default(),
+        subscription_group_table: ctx.groups.snapshot(),
+    });
+    Ok(RemotingCommand::success(req).with_body(body))
+}
+
+pub fn broker_config(ctx: &BrokerContext, req: &RemotingCommand) -> Outcome<RemotingCommand> {
+    let text: String = ctx
+        .config
+        .entries()
+        .into_iter()
+        .map(|(k, v)| format!("{k}={v}\n"))
+        .collect();
+    Ok(RemotingCommand::success(req).with_body(text.into_bytes()))
+}
+
+pub fn consumer_connections(
+    ctx: &BrokerContext,
+    req: &RemotingCommand,
+) -> Outcome<RemotingCommand> {
+    use rmqd_remoting::headers::broker::ConsumerGroupHeader;
+    let h: ConsumerGroupHeader = req.decode_header()?;
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Connection {
+        client_addr: String,
+        client_id: String,
+        language: String,
+        version: i32,
+    }
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct ConsumerConnection {
+        connection_set: Vec<Connection>,
+        consume_from_where: String,
+        consume_type: String,
+        message_model: String,
+        subscription_table:
+            std::collections::BTreeMap<String, rmqd_remoting::body::client::SubscriptionData>,
+    }
+    let body = ctx.clients.with_group(&h.consumer_group, |g| {
+        to_json(&ConsumerConnection {
+            connection_set: g
+                .channels
+                .values()
+                .map(|c| Connection {
+                    client_addr: c.conn.peer_addr().to_string(),
+                    client_id: c.client_id.clone(),
+                    language: c.language.name().to_owned(),
+                    version: c.version,
+                })
+                .collect(),
+            consume_from_where: g.consume_from_where.clone(),
+            consume_type: g.consume_type.clone(),
+            message_model: g.message_model.clone(),
+            subscription_table: g
+                .subscriptions
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        })
+    });
+    match body {
+        Some(b) => Ok(RemotingCommand::success(req).with_body(b)),
+        None => Err(Refusal::new(
+            response::CONSUMER_NOT_ONLINE,
+            format!("the consumer group[{}] not online", h.consumer_group),
+        )),
+    }
+}

@@ -1,0 +1,119 @@
+//! Everything the broker's processors share.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use rmqd_remoting::codes::response;
+
+use rmqd_store::MessageStore;
+
+use super::clients::Clients;
+use super::groups::Groups;
+use super::locks::QueueLocks;
+use super::long_poll::ParkedPulls;
+use super::offsets::ConsumerOffsets;
+use super::persist::ConfigFiles;
+use super::registration::Registrar;
+use super::schedule::DelayOffsets;
+use super::topics::TopicTable;
+use crate::config::BrokerConfig;
+
+pub struct BrokerContext {
+    pub config: BrokerConfig,
+    pub topics: Arc<Mutex<TopicTable>>,
+    pub groups: Groups,
+    pub clients: Clients,
+    pub locks: QueueLocks,
+    pub registrar: Arc<Registrar>,
+    /// Address written into every stored record; offsetMsgIds encode it.
+    pub store_host: SocketAddr,
+    pub store: Arc<MessageStore>,
+    pub offsets: ConsumerOffsets,
+    pub parked: Arc<ParkedPulls>,
+    pub files: ConfigFiles,
+    pub delays: DelayOffsets,
+}
+
+impl BrokerContext {
+    pub fn topics(&self) -> MutexGuard<'_, TopicTable> {
+        self.topics.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Re-register at once (oneway, like Java after a topic auto-create) so that clients
+    /// find new topics without waiting for the next period.
+    pub fn register_soon(self: &Arc<Self>) {
+        let registrar = self.registrar.clone();
+        tokio::spawn(async move { registrar.register_all_oneway().await });
+    }
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A request refused with a response code and remark.
+#[derive(Debug)]
+pub struct Refusal {
+    pub code: i32,
+    pub remark: String,
+}
+
+impl Refusal {
+    pub fn new(code: i32, remark: impl Into<String>) -> Self {
+        Refusal {
+            code,
+            remark: remark.into(),
+        }
+    }
+
+    pub fn system(remark: impl Into<String>) -> Self {
+        Self::new(response::SYSTEM_ERROR, remark)
+    }
+}
+
+impl From<rmqd_remoting::HeaderError> for Refusal {
+    fn from(e: rmqd_remoting::HeaderError) -> Self {
+        Refusal::system(e.to_string())
+    }
+}
+
+pub type Outcome<T> = Result<T, Refusal>;
+
+impl BrokerContext {
+    /// Writes `config/topics.json`.
+    pub fn persist_topics(&self) {
+        let snapshot = self.topics().snapshot();
+        self.files.save_topics(&snapshot);
+    }
+
+    /// Writes `config/subscriptionGroup.json`.
+    pub fn persist_groups(&self) {
+        self.files.save_groups(&self.groups.snapshot());
+    }
+
+    /// Creates a broker-internal topic on first use (perm 6). `persist` says whether it
+    /// goes to topics.json (Java keeps the transaction op topic in memory only).
+    pub fn ensure_topic(&self, topic: &str, queues: i32, persist: bool) {
+        let created = self.topics().create_system(topic, queues, 6, 0, now_ms()).1;
+        if created && persist {
+            self.persist_topics();
+        }
+    }
+
+    pub fn ensure_system_topic(&self, topic: &str, queues: i32) {
+        self.ensure_topic(topic, queues, true);
+    }
+
+    /// Writes `config/delayOffset.json`.
+    pub fn persist_delay_offsets(&self) {
+        self.files.save_delay_offsets(&self.delays.snapshot());
+    }
+
+    /// Writes `config/consumerOffset.json`.
+    pub fn persist_offsets(&self) {
+        self.files.save_offsets(&self.offsets.snapshot());
+    }
+}

@@ -1,0 +1,239 @@
+//! PULL_MESSAGE (11) and LITE_PULL_MESSAGE (361), with long polling.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rmqd_remoting::body::client::SubscriptionData;
+use rmqd_remoting::body::topic::perm;
+use rmqd_remoting::codes::response;
+use rmqd_remoting::headers::broker::{
+    pull_flag, PullMessageRequestHeader, PullMessageResponseHeader,
+};
+use rmqd_remoting::{ConnectionHandle, RemotingCommand, Reply};
+use rmqd_store::GetMessageStatus;
+
+use super::context::{BrokerContext, Outcome, Refusal};
+use super::filter;
+
+/// Broker id a master tells consumers to pull from.
+const MASTER_ID: i64 = 0;
+
+pub fn process(ctx: &Arc<BrokerContext>, conn: &ConnectionHandle, req: RemotingCommand) -> Reply {
+    match execute(ctx, conn, &req, true) {
+        Ok(Step::Answer(resp)) => Reply::Now(Some(resp)),
+        Ok(Step::Park {
+            topic,
+            queue_id,
+            offset,
+            wait,
+        }) => {
+            let ctx = ctx.clone();
+            let conn = conn.clone();
+            let woken = ctx.parked.park(&topic, queue_id, offset);
+            Reply::Later(Box::pin(async move {
+                let _ = tokio::time::timeout(wait, woken).await;
+                // Re-run once, without parking again, and answer whatever it finds.
+                Some(match execute(&ctx, &conn, &req, false) {
+                    Ok(Step::Answer(resp)) => resp,
+                    Ok(Step::Park { .. }) => {
+                        RemotingCommand::error(&req, response::SYSTEM_ERROR, "pull parked twice")
+                    }
+                    Err(r) => RemotingCommand::error(&req, r.code, r.remark),
+                })
+            }))
+        }
+        Err(r) => Reply::Now(Some(RemotingCommand::error(&req, r.code, r.remark))),
+    }
+}
+
+enum Step {
+    Answer(RemotingCommand),
+    Park {
+        topic: String,
+        queue_id: i32,
+        offset: i64,
+        wait: Duration,
+    },
+}
+
+fn subscription(ctx: &BrokerContext, h: &PullMessageRequestHeader) -> Outcome<SubscriptionData> {
+    if h.sys_flag & pull_flag::SUBSCRIPTION != 0 {
+        return Ok(filter::build_subscription(
+            &h.topic,
+            h.subscription.as_deref().unwrap_or("*"),
+            h.expression_type.as_deref(),
+        ));
+    }
+    let model = ctx
+        .clients
+        .with_group(&h.consumer_group, |g| g.message_model.clone())
+        .ok_or_else(|| {
+            Refusal::new(
+                response::SUBSCRIPTION_NOT_EXIST,
+                format!(
+                    "the consumer's group info not exist http://rocketmq.apache.org/docs/faq/ group: {}",
+                    h.consumer_group
+                ),
+            )
+        })?;
+    let group_cfg = ctx.groups.get(&h.consumer_group);
+    if model == "BROADCASTING" && group_cfg.is_some_and(|g| !g.consume_broadcast_enable) {
+        return Err(Refusal::new(
+            response::NO_PERMISSION,
+            format!(
+                "the consumer group[{}] can not consume by broadcast way",
+                h.consumer_group
+            ),
+        ));
+    }
+    let sub = ctx
+        .clients
+        .subscription(&h.consumer_group, &h.topic)
+        .ok_or_else(|| {
+            Refusal::new(
+                response::SUBSCRIPTION_NOT_EXIST,
+                "the consumer's subscription not exist http://rocketmq.apache.org/docs/faq/",
+            )
+        })?;
+    if sub.sub_version < h.sub_version {
+        return Err(Refusal::new(
+            response::SUBSCRIPTION_NOT_LATEST,
+            "the consumer's subscription not latest",
+        ));
+    }
+    Ok(sub)
+}
+
+fn execute(
+    ctx: &Arc<BrokerContext>,
+    conn: &ConnectionHandle,
+    req: &RemotingCommand,
+    allow_suspend: bool,
+) -> Outcome<Step> {
+    let h: PullMessageRequestHeader = req.decode_header()?;
+    if ctx.config.broker_permission & perm::READ == 0 {
+        return Err(Refusal::new(
+            response::NO_PERMISSION,
+            format!(
+                "the broker[{}] pulling message is forbidden",
+                ctx.config.broker_ip1
+            ),
+        ));
+    }
+    let (group_cfg, created) = ctx.groups.find_or_create(&h.consumer_group);
+    if created {
+        ctx.persist_groups();
+    }
+    let group_cfg = group_cfg.ok_or_else(|| {
+        Refusal::new(
+            response::SUBSCRIPTION_GROUP_NOT_EXIST,
+            format!(
+                "subscription group [{}] does not exist, http://rocketmq.apache.org/docs/faq/",
+                h.consumer_group
+            ),
+        )
+    })?;
+    if !group_cfg.consume_enable {
+        return Err(Refusal::new(
+            response::NO_PERMISSION,
+            format!("subscription group no permission, {}", h.consumer_group),
+        ));
+    }
+    let tc = ctx.topics().get(&h.topic).cloned().ok_or_else(|| {
+        Refusal::new(
+            response::TOPIC_NOT_EXIST,
+            format!(
+                "topic[{}] not exist, apply first please! http://rocketmq.apache.org/docs/faq/",
+                h.topic
+            ),
+        )
+    })?;
+    if tc.perm & perm::READ == 0 {
+        return Err(Refusal::new(
+            response::NO_PERMISSION,
+            format!("the topic[{}] pulling message is forbidden", h.topic),
+        ));
+    }
+    if h.queue_id < 0 || h.queue_id >= tc.read_queue_nums {
+        return Err(Refusal::system(format!(
+            "queueId[{}] is illegal, topic:[{}] topicConfig.readQueueNums:[{}] consumer:[{}]",
+            h.queue_id,
+            h.topic,
+            tc.read_queue_nums,
+            conn.peer_addr()
+        )));
+    }
+    let sub = subscription(ctx, &h)?;
+    if !sub.expression_type.is_empty() && sub.expression_type != "TAG" {
+        return Err(Refusal::system(format!(
+            "The broker does not support consumer to filter message by {}",
+            sub.expression_type
+        )));
+    }
+
+    let max = h.max_msg_nums.clamp(1, 32 * 1024);
+    let found = ctx
+        .store
+        .get_messages(&h.topic, h.queue_id, h.queue_offset, max, &|tags_code| {
+            filter::matches(&sub, tags_code)
+        });
+    let (code, remark) = match found.status {
+        GetMessageStatus::Found => (response::SUCCESS, "FOUND"),
+        GetMessageStatus::MessageWasRemoving => {
+            (response::PULL_RETRY_IMMEDIATELY, "MESSAGE_WAS_REMOVING")
+        }
+        GetMessageStatus::NoMatchedLogicQueue | GetMessageStatus::NoMessageInQueue => {
+            let remark = if found.status == GetMessageStatus::NoMessageInQueue {
+                "NO_MESSAGE_IN_QUEUE"
+            } else {
+                "NO_MATCHED_LOGIC_QUEUE"
+            };
+            if h.queue_offset != 0 {
+                (response::PULL_OFFSET_MOVED, remark)
+            } else {
+                (response::PULL_NOT_FOUND, remark)
+            }
+        }
+        GetMessageStatus::NoMatchedMessage => {
+            (response::PULL_RETRY_IMMEDIATELY, "NO_MATCHED_MESSAGE")
+        }
+        GetMessageStatus::OffsetFoundNull => (response::PULL_NOT_FOUND, "OFFSET_FOUND_NULL"),
+        GetMessageStatus::OffsetOverflowBadly => {
+            (response::PULL_OFFSET_MOVED, "OFFSET_OVERFLOW_BADLY")
+        }
+        GetMessageStatus::OffsetOverflowOne => (response::PULL_NOT_FOUND, "OFFSET_OVERFLOW_ONE"),
+        GetMessageStatus::OffsetTooSmall => (response::PULL_OFFSET_MOVED, "OFFSET_TOO_SMALL"),
+    };
+
+    let commit = allow_suspend && h.sys_flag & pull_flag::COMMIT_OFFSET != 0;
+    if commit {
+        ctx.offsets
+            .commit(&h.consumer_group, &h.topic, h.queue_id, h.commit_offset);
+    }
+
+    if code == response::PULL_NOT_FOUND && allow_suspend && h.sys_flag & pull_flag::SUSPEND != 0 {
+        let wait = if ctx.config.long_polling_enable {
+            Duration::from_millis(h.suspend_timeout_millis.max(0) as u64)
+        } else {
+            Duration::from_millis(ctx.config.short_polling_time_mills)
+        };
+        return Ok(Step::Park {
+            topic: h.topic,
+            queue_id: h.queue_id,
+            offset: h.queue_offset,
+            wait,
+        });
+    }
+
+    let mut resp = RemotingCommand::response_to(req, code).with_remark(remark);
+    resp.set_header(&PullMessageResponseHeader {
+        suggest_which_broker_id: MASTER_ID,
+        next_begin_offset: found.next_begin_offset,
+        min_offset: found.min_offset,
+        max_offset: found.max_offset,
+    });
+    if code == response::SUCCESS {
+        resp.body_parts = found.messages;
+    }
+    Ok(Step::Answer(resp))
+}

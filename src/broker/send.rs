@@ -1,0 +1,340 @@
+//! SEND_MESSAGE (10), SEND_MESSAGE_V2 (310) and SEND_BATCH_MESSAGE (320).
+//!
+//! Checks and message building happen on the connection's read loop, in arrival order;
+//! the append is queued to the store's single writer before `handle` returns, so a
+//! producer's messages keep their order in the queue. Only the wait for the append's
+//! result runs later.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use rmqd_remoting::codes::{request, response};
+use rmqd_remoting::headers::send::{SendMessageRequestHeader, SendMessageResponseHeader};
+use rmqd_remoting::{ConnectionHandle, RemotingCommand, Reply};
+use rmqd_store::dispatch::SCHEDULE_TOPIC;
+use rmqd_store::record::sys_flag;
+use rmqd_store::{MessageToStore, PutResult, PutStatus};
+
+use super::batch;
+use super::context::{now_ms, BrokerContext, Outcome, Refusal};
+use super::properties::{keys, Properties, PROP_SEP};
+use super::topics::{send_forbidden, validate_topic, AUTO_CREATE_TOPIC_KEY};
+use rmqd_remoting::body::topic::{perm, TopicConfig};
+
+/// Region and trace flags every Java broker adds to a send response.
+const MSG_REGION: &str = "DefaultRegion";
+
+pub fn process(ctx: &Arc<BrokerContext>, conn: &ConnectionHandle, req: RemotingCommand) -> Reply {
+    match prepare_and_queue(ctx, conn, &req) {
+        Ok(pending) => Reply::Later(Box::pin(async move {
+            let result = pending.await;
+            Some(respond(&req, result))
+        })),
+        Err(r) => {
+            tracing::debug!(code = r.code, remark = %r.remark, "send refused");
+            Reply::Now(Some(RemotingCommand::error(&req, r.code, r.remark)))
+        }
+    }
+}
+
+type Pending = rmqd_store::PutFuture;
+
+fn prepare_and_queue(
+    ctx: &Arc<BrokerContext>,
+    conn: &ConnectionHandle,
+    req: &RemotingCommand,
+) -> Outcome<Pending> {
+    let h = SendMessageRequestHeader::from_request(req)?;
+    let topic_cfg = check_topic(ctx, conn, &h)?;
+    let queue_id = pick_queue(&h, &topic_cfg)?;
+    let born_host = conn.peer_addr();
+    if req.code == request::SEND_BATCH_MESSAGE {
+        let msgs = build_batch(ctx, &h, queue_id, born_host, req)?;
+        return Ok(ctx.store.put_batch(msgs));
+    }
+    let msg = build_single(ctx, &h, queue_id, born_host, req)?;
+    Ok(ctx.store.put(msg))
+}
+
+fn check_topic(
+    ctx: &Arc<BrokerContext>,
+    conn: &ConnectionHandle,
+    h: &SendMessageRequestHeader,
+) -> Outcome<TopicConfig> {
+    validate_topic(&h.topic, &ctx.config.broker_cluster_name)?;
+    if send_forbidden(&h.topic) {
+        return Err(Refusal::new(
+            response::NO_PERMISSION,
+            format!("Sending message to topic[{}] is forbidden.", h.topic),
+        ));
+    }
+    if ctx.config.broker_permission & perm::WRITE == 0 {
+        return Err(Refusal::new(
+            response::NO_PERMISSION,
+            format!(
+                "the broker[{}] sending message is forbidden",
+                ctx.config.broker_ip1
+            ),
+        ));
+    }
+    let existing = ctx.topics().get(&h.topic).cloned();
+    let tc = match existing {
+        Some(tc) => tc,
+        None => {
+            let created = if let Some(group) = h.topic.strip_prefix("%RETRY%") {
+                let queues = ctx
+                    .groups
+                    .find_or_create(group)
+                    .0
+                    .map(|g| g.retry_queue_nums)
+                    .unwrap_or(1);
+                Some(
+                    ctx.topics()
+                        .create_system(&h.topic, queues, perm::READ | perm::WRITE, 0, now_ms())
+                        .0,
+                )
+            } else if ctx.config.auto_create_topic_enable
+                || h.default_topic != AUTO_CREATE_TOPIC_KEY
+            {
+                ctx.topics().create_on_send(
+                    &h.topic,
+                    &h.default_topic,
+                    h.default_topic_queue_nums,
+                    0,
+                    now_ms(),
+                )
+            } else {
+                None
+            };
+            match created {
+                Some(tc) => {
+                    tracing::info!(topic = %h.topic, producer = %conn.peer_addr(), "topic created on send");
+                    ctx.persist_topics();
+                    ctx.register_soon();
+                    tc
+                }
+                None => {
+                    return Err(Refusal::new(
+                        response::TOPIC_NOT_EXIST,
+                        format!(
+                            "topic[{}] not exist, apply first please! http://rocketmq.apache.org/docs/faq/",
+                            h.topic
+                        ),
+                    ))
+                }
+            }
+        }
+    };
+    if tc.perm & perm::WRITE == 0 {
+        return Err(Refusal::new(
+            response::NO_PERMISSION,
+            format!("the topic[{}] sending message is forbidden", h.topic),
+        ));
+    }
+    Ok(tc)
+}
+
+fn pick_queue(h: &SendMessageRequestHeader, tc: &TopicConfig) -> Outcome<i32> {
+    let valid = tc.read_queue_nums.max(tc.write_queue_nums);
+    if h.queue_id >= valid {
+        return Err(Refusal::system(format!(
+            "request queueId[{}] is illegal, {:?} Producer: {}",
+            h.queue_id, tc, h.producer_group
+        )));
+    }
+    if h.queue_id < 0 {
+        // Java picks at random; any writable queue is as good.
+        let n = tc.write_queue_nums.max(1);
+        return Ok((now_ms().rem_euclid(i64::from(n))) as i32);
+    }
+    Ok(h.queue_id)
+}
+
+fn check_body(ctx: &BrokerContext, len: usize) -> Outcome<()> {
+    if len > ctx.config.max_message_size as usize {
+        return Err(Refusal::new(
+            response::MESSAGE_ILLEGAL,
+            format!(
+                "the message body size over max value, MAX: {}",
+                ctx.config.max_message_size
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn build_single(
+    ctx: &BrokerContext,
+    h: &SendMessageRequestHeader,
+    queue_id: i32,
+    born_host: SocketAddr,
+    req: &RemotingCommand,
+) -> Outcome<MessageToStore> {
+    check_body(ctx, req.body.len())?;
+    let mut props = Properties::parse(h.properties.as_deref().unwrap_or(""));
+    props.insert(keys::CLUSTER, &ctx.config.broker_cluster_name);
+    // Java stores a plain single message without WAIT, to save the bytes, but keeps it in
+    // its property map: any later rewrite of the map (delay, transaction) writes it again.
+    let wait = props.remove(keys::WAIT);
+    let mut properties = props.encode_java_order();
+    if let Some(w) = wait {
+        props.insert(keys::WAIT, &w);
+    }
+    let mut msg = MessageToStore {
+        topic: h.topic.clone(),
+        queue_id,
+        flag: h.flag,
+        body: req.body.clone(),
+        properties: String::new(),
+        sys_flag: h.sys_flag,
+        born_timestamp: h.born_timestamp,
+        born_host,
+        reconsume_times: h.reconsume_times.unwrap_or(0),
+        prepared_transaction_offset: 0,
+    };
+    let prepared = props
+        .get(keys::TRAN_MSG)
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    if prepared && !(msg.reconsume_times > 0 && delay_level(&props) > 0) {
+        if ctx.config.reject_transaction_message {
+            return Err(Refusal::new(
+                response::NO_PERMISSION,
+                format!(
+                    "the broker[{}] sending transaction message is forbidden",
+                    ctx.config.broker_ip1
+                ),
+            ));
+        }
+        // A half message: parked in the half topic until END_TRANSACTION or the checker
+        // decides (`TransactionalMessageBridge.parseHalfMessageInner`).
+        props.insert(keys::REAL_TOPIC, &msg.topic);
+        props.insert(keys::REAL_QID, &msg.queue_id.to_string());
+        msg.sys_flag &= !sys_flag::TRANSACTION_MASK;
+        msg.topic = super::transaction::HALF_TOPIC.to_string();
+        msg.queue_id = 0;
+        properties = props.encode_java_order();
+        ctx.ensure_system_topic(super::transaction::HALF_TOPIC, 1);
+    }
+    if let Some(rewritten) = schedule_if_delayed(ctx, &mut msg, &mut props) {
+        properties = rewritten;
+    }
+    msg.properties = properties;
+    Ok(msg)
+}
+
+/// The DELAY level in a property map, 0 when absent or not a number.
+pub fn delay_level(props: &Properties) -> i32 {
+    props
+        .get(keys::DELAY)
+        .and_then(|d| d.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// `CommitLog.putMessage`'s delay rule: a non-transactional message with DELAY > 0 is
+/// stored in SCHEDULE_TOPIC_XXXX queue level-1 (level clamped to the highest), its real
+/// topic and queue kept in REAL_TOPIC / REAL_QID. Returns the rewritten properties.
+pub fn schedule_if_delayed(
+    ctx: &BrokerContext,
+    msg: &mut MessageToStore,
+    props: &mut Properties,
+) -> Option<String> {
+    let tran = msg.sys_flag & sys_flag::TRANSACTION_MASK;
+    if tran != sys_flag::TRANSACTION_NOT_TYPE && tran != sys_flag::TRANSACTION_COMMIT {
+        return None;
+    }
+    let mut level = delay_level(props);
+    if level <= 0 {
+        return None;
+    }
+    let max = ctx.store.config().delay_level_millis.len() as i32;
+    if level > max {
+        level = max;
+        props.insert(keys::DELAY, &level.to_string());
+    }
+    props.insert(keys::REAL_TOPIC, &msg.topic);
+    props.insert(keys::REAL_QID, &msg.queue_id.to_string());
+    msg.topic = SCHEDULE_TOPIC.to_string();
+    msg.queue_id = level - 1;
+    Some(props.encode_java_order())
+}
+
+fn build_batch(
+    ctx: &BrokerContext,
+    h: &SendMessageRequestHeader,
+    queue_id: i32,
+    born_host: SocketAddr,
+    req: &RemotingCommand,
+) -> Outcome<Vec<MessageToStore>> {
+    if h.topic.starts_with("%RETRY%") {
+        return Err(Refusal::new(
+            response::MESSAGE_ILLEGAL,
+            "batch request does not support retry group",
+        ));
+    }
+    let entries = batch::decode(&req.body)
+        .map_err(|e| Refusal::new(response::MESSAGE_ILLEGAL, e.to_string()))?;
+    let mut batch_props = Properties::parse(h.properties.as_deref().unwrap_or(""));
+    batch_props.insert(keys::CLUSTER, &ctx.config.broker_cluster_name);
+    let batch_suffix = batch_props.encode_java_order();
+    entries
+        .into_iter()
+        .map(|e| {
+            check_body(ctx, e.body.len())?;
+            if Properties::parse(&e.properties)
+                .get(keys::DELAY)
+                .is_some_and(|d| d.trim() != "0")
+            {
+                return Err(Refusal::new(
+                    response::MESSAGE_ILLEGAL,
+                    "TimeDelayLevel is not supported for batched messages",
+                ));
+            }
+            let mut properties = e.properties;
+            if !properties.is_empty() && !properties.ends_with(PROP_SEP) && !batch_suffix.is_empty()
+            {
+                properties.push(PROP_SEP);
+            }
+            properties.push_str(&batch_suffix);
+            Ok(MessageToStore {
+                topic: h.topic.clone(),
+                queue_id,
+                flag: e.flag,
+                body: e.body,
+                properties,
+                sys_flag: h.sys_flag,
+                born_timestamp: h.born_timestamp,
+                born_host,
+                reconsume_times: h.reconsume_times.unwrap_or(0),
+                prepared_transaction_offset: 0,
+            })
+        })
+        .collect()
+}
+
+fn respond(req: &RemotingCommand, result: PutResult) -> RemotingCommand {
+    let code = match result.status {
+        PutStatus::PutOk => response::SUCCESS,
+        PutStatus::FlushDiskTimeout => response::FLUSH_DISK_TIMEOUT,
+        PutStatus::MessageIllegal | PutStatus::PropertiesSizeExceeded => response::MESSAGE_ILLEGAL,
+        PutStatus::ServiceNotAvailable => response::SERVICE_NOT_AVAILABLE,
+        _ => response::SYSTEM_ERROR,
+    };
+    let mut resp = RemotingCommand::response_to(req, code);
+    match code {
+        response::SUCCESS | response::FLUSH_DISK_TIMEOUT => {
+            let ext = resp.ext_mut();
+            ext.insert("MSG_REGION", MSG_REGION);
+            ext.insert("TRACE_ON", "true");
+            resp.set_header(&SendMessageResponseHeader {
+                msg_id: result.msg_id,
+                queue_id: result.queue_id,
+                queue_offset: result.queue_offset,
+                transaction_id: None,
+            });
+        }
+        _ => {
+            resp.remark = Some(format!("store refused the message: {:?}", result.status));
+        }
+    }
+    resp
+}
