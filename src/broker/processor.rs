@@ -29,6 +29,7 @@ fn answer(req: &RemotingCommand, outcome: Outcome<RemotingCommand>) -> Reply {
 impl RequestHandler for BrokerProcessor {
     fn handle(&self, conn: &ConnectionHandle, req: RemotingCommand) -> Reply {
         let ctx = &self.ctx;
+        tracing::trace!(code = req.code, version = req.version, language = ?req.language, ext = ?req.ext_fields, "request");
         let outcome = match req.code {
             request::SEND_MESSAGE | request::SEND_MESSAGE_V2 | request::SEND_BATCH_MESSAGE => {
                 return send::process(ctx, conn, req)

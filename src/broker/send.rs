@@ -48,7 +48,17 @@ fn prepare_and_queue(
     let topic_cfg = check_topic(ctx, conn, &h)?;
     let queue_id = pick_queue(&h, &topic_cfg)?;
     let born_host = conn.peer_addr();
-    if req.code == request::SEND_BATCH_MESSAGE {
+    // The C++ clients send batches as SEND_MESSAGE with `batch` = "1" (1.x) or as
+    // SEND_MESSAGE_V2 with `m` = "1" (2.x), which Java's Boolean.parseBoolean reads as
+    // false, storing the encoded batch as one message body. "1" is only ever sent for
+    // batches, so rmqd honours the client's intent.
+    let batch_alias = if req.code == request::SEND_MESSAGE_V2 {
+        "m"
+    } else {
+        "batch"
+    };
+    let batch = h.batch || req.ext(batch_alias) == Some("1");
+    if req.code == request::SEND_BATCH_MESSAGE || batch {
         let msgs = build_batch(ctx, &h, queue_id, born_host, req)?;
         return Ok(ctx.store.put_batch(msgs));
     }

@@ -14,6 +14,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use memmap2::{MmapOptions, MmapRaw};
 
+/// Granularity of the stale-tail check in `set_wrote`.
+const PAGE: usize = 4096;
+
 /// `UtilAll.offset2FileName`.
 pub fn file_name(offset: u64) -> String {
     format!("{offset:020}")
@@ -214,16 +217,28 @@ impl MappedFile {
         self.wrote.fetch_add(len, Ordering::Release);
     }
 
-    /// Sets the write position (recovery, truncation). Bytes past it are zeroed so that a
-    /// later scan does not mistake stale data for records.
+    /// Sets the write position (recovery, truncation). Stale bytes past it are zeroed so
+    /// that a later scan cannot mistake them for records. Files are written sequentially,
+    /// so the first all-zero page after them ends the stale region: the untouched rest of
+    /// a large file is neither read in full nor dirtied.
     pub fn set_wrote(&self, pos: usize) {
         let pos = pos.min(self.size);
-        let old_end = self.size;
-        if pos < old_end {
-            // SAFETY: only called before writers run (recovery) or by the writer itself.
-            unsafe {
-                std::ptr::write_bytes(self.map.as_mut_ptr().add(pos), 0, old_end - pos);
+        let mut at = pos;
+        while at < self.size {
+            let end = ((at / PAGE) + 1) * PAGE;
+            let end = end.min(self.size);
+            // SAFETY: only called before writers run (recovery) or by the writer itself;
+            // [at, end) lies inside the mapping.
+            let chunk =
+                unsafe { std::slice::from_raw_parts_mut(self.map.as_mut_ptr().add(at), end - at) };
+            let clean = chunk.iter().all(|b| *b == 0);
+            if clean && at.is_multiple_of(PAGE) {
+                break; // a whole clean page: nothing stale follows
             }
+            if !clean {
+                chunk.fill(0);
+            }
+            at = end;
         }
         self.wrote.store(pos, Ordering::Release);
         self.flushed.store(pos, Ordering::Release);
