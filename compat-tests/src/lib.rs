@@ -1,1 +1,417 @@
-//! Test support for driving a real `rmqd` process; the tests live in `tests/`.
+//! Test support for driving a real `rmqd` process with real RocketMQ clients; the tests
+//! live in `tests/`. Clients are installed into `<repo>/.clients` by
+//! `compat-tests/clients/install.sh`; each has a driver with the same command line
+//! (compat-tests/clients/README.md) that prints one JSON object per line.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub fn repo_dir() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+}
+
+pub fn fixtures_dir() -> PathBuf {
+    repo_dir().join("../shared/fixtures")
+}
+
+pub fn rmqd_bin() -> PathBuf {
+    std::env::var_os("RMQD_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| repo_dir().join("target"));
+            target.join("debug/rmqd")
+        })
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// A free port p such that p - 2 (the VIP channel) is free too.
+fn free_broker_port() -> u16 {
+    for _ in 0..100 {
+        let p = free_port();
+        if p > 1026 && TcpListener::bind(("127.0.0.1", p - 2)).is_ok() {
+            return p;
+        }
+    }
+    free_port()
+}
+
+/// A running `rmqd standalone` (name server + broker) on free ports with its own store.
+pub struct Rmqd {
+    child: Option<Child>,
+    pub home: tempfile::TempDir,
+    pub namesrv_port: u16,
+    pub broker_port: u16,
+    conf: PathBuf,
+}
+
+impl Rmqd {
+    /// Starts rmqd with `extra` broker.conf lines (Java keys).
+    pub fn start(extra: &[&str]) -> Rmqd {
+        let home = tempfile::tempdir().expect("tempdir");
+        let namesrv_port = free_port();
+        let broker_port = free_broker_port();
+        let conf = home.path().join("broker.conf");
+        let mut text = format!(
+            "brokerClusterName=DefaultCluster\nbrokerName=broker-a\nbrokerIP1=127.0.0.1\nlistenPort={broker_port}\n\
+             storePathRootDir={}\nnamesrvAddr=127.0.0.1:{namesrv_port}\n",
+            home.path().join("store").display()
+        );
+        for l in extra {
+            text.push_str(l);
+            text.push('\n');
+        }
+        std::fs::write(&conf, text).expect("write broker.conf");
+        let mut r = Rmqd {
+            child: None,
+            home,
+            namesrv_port,
+            broker_port,
+            conf,
+        };
+        r.spawn();
+        r
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.home.path().join("rmqd.log"))
+            .expect("log file");
+        let child = Command::new(rmqd_bin())
+            .args([
+                "standalone",
+                "-c",
+                self.conf.to_str().expect("path"),
+                "--namesrv-listen",
+                &format!("127.0.0.1:{}", self.namesrv_port),
+            ])
+            .env("HOME", self.home.path())
+            .env("RMQD_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start {} (build it first): {e}",
+                    rmqd_bin().display()
+                )
+            });
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        for port in [self.namesrv_port, self.broker_port] {
+            while TcpStream::connect(("127.0.0.1", port)).is_err() {
+                assert!(
+                    Instant::now() < deadline,
+                    "rmqd did not start; log:\n{}",
+                    self.log()
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        // Clients find brokers through the name server: wait until it routes TBW102.
+        let ns = format!("127.0.0.1:{}", self.namesrv_port);
+        while remoting_request(&ns, 105, &[("topic", "TBW102")], b"").0 != 0 {
+            assert!(
+                Instant::now() < deadline,
+                "broker never registered; log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn namesrv(&self) -> String {
+        format!("127.0.0.1:{}", self.namesrv_port)
+    }
+
+    pub fn broker(&self) -> String {
+        format!("127.0.0.1:{}", self.broker_port)
+    }
+
+    pub fn store_dir(&self) -> PathBuf {
+        self.home.path().join("store")
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.home.path().join("rmqd.log")).unwrap_or_default()
+    }
+
+    /// SIGTERM and wait: the clean shutdown path.
+    pub fn stop_clean(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                if let Ok(Some(_)) = c.try_wait() {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    let _ = c.kill();
+                    let _ = c.wait();
+                    panic!("rmqd did not stop on SIGTERM");
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+
+    /// SIGKILL: no shutdown hook runs.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts again on the same store and ports.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "stop it first");
+        self.spawn();
+    }
+}
+
+impl Drop for Rmqd {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Sends one JSON-header remoting request and returns (code, remark).
+pub fn remoting_request(
+    addr: &str,
+    code: i32,
+    ext: &[(&str, &str)],
+    body: &[u8],
+) -> (i64, String, Vec<u8>) {
+    let ext: serde_json::Map<String, Value> = ext
+        .iter()
+        .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
+        .collect();
+    let header = serde_json::json!({
+        "code": code, "language": "JAVA", "version": 409, "opaque": 1, "flag": 0, "extFields": ext
+    })
+    .to_string();
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut frame = Vec::new();
+    frame.extend_from_slice(&((4 + header.len() + body.len()) as u32).to_be_bytes());
+    frame.extend_from_slice(&(header.len() as u32).to_be_bytes());
+    frame.extend_from_slice(header.as_bytes());
+    frame.extend_from_slice(body);
+    s.write_all(&frame).expect("send");
+    let mut len = [0u8; 4];
+    s.read_exact(&mut len).expect("reply length");
+    let mut buf = vec![0u8; u32::from_be_bytes(len) as usize];
+    s.read_exact(&mut buf).expect("reply");
+    let hlen = (u32::from_be_bytes(buf[..4].try_into().expect("w")) & 0xFF_FFFF) as usize;
+    let h: Value = serde_json::from_slice(&buf[4..4 + hlen]).expect("json header");
+    (
+        h["code"].as_i64().unwrap_or(-1),
+        h["remark"].as_str().unwrap_or("").to_string(),
+        buf[4 + hlen..].to_vec(),
+    )
+}
+
+/// UPDATE_AND_CREATE_TOPIC (17) on the broker, perm 6.
+pub fn create_topic(broker: &str, topic: &str, queues: u32) {
+    let q = queues.to_string();
+    let (code, remark, _) = remoting_request(
+        broker,
+        17,
+        &[
+            ("topic", topic),
+            ("defaultTopic", "TBW102"),
+            ("readQueueNums", &q),
+            ("writeQueueNums", &q),
+            ("perm", "6"),
+            ("topicFilterType", "SINGLE_TAG"),
+            ("topicSysFlag", "0"),
+            ("order", "false"),
+        ],
+        b"",
+    );
+    assert_eq!(code, 0, "create topic {topic}: {remark}");
+}
+
+/// The real clients under test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Client {
+    /// PyPI `rocketmq` 0.4.4: the Apache C++ client 1.x.
+    PyCpp1,
+    /// PyPI `rocketmq-python-cvs` 2.1.0.3: the Apache C++ client 2.1.
+    PyCpp2,
+    /// npm `ali-ons` 3.12.0.
+    Node,
+    /// crates.io `rocketmq-client-rust` 1.0.0.
+    Rust,
+}
+
+pub fn clients_dir() -> PathBuf {
+    std::env::var_os("RMQD_CLIENTS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_dir().join(".clients"))
+}
+
+impl Client {
+    pub fn name(self) -> &'static str {
+        match self {
+            Client::PyCpp1 => "rocketmq-0.4.4 (C++ 1.x)",
+            Client::PyCpp2 => "rocketmq-python-cvs-2.1.0.3 (C++ 2.1)",
+            Client::Node => "ali-ons-3.12.0",
+            Client::Rust => "rocketmq-client-rust-1.0.0",
+        }
+    }
+
+    fn program(self) -> (PathBuf, Vec<PathBuf>) {
+        let c = clients_dir();
+        let drivers = repo_dir().join("compat-tests/clients");
+        match self {
+            Client::PyCpp1 => (
+                c.join("py-cpp1/bin/python"),
+                vec![drivers.join("python/driver.py")],
+            ),
+            Client::PyCpp2 => (
+                c.join("py-cpp2/bin/python"),
+                vec![drivers.join("python/driver.py")],
+            ),
+            Client::Node => (PathBuf::from("node"), vec![drivers.join("node/driver.js")]),
+            Client::Rust => (c.join("rust-target/debug/rust-driver"), vec![]),
+        }
+    }
+
+    /// Whether `install.sh` put the client in place. Tests fail (not skip) without it.
+    pub fn installed(self) -> bool {
+        match self {
+            Client::Node => clients_dir().join("node/node_modules/ali-ons").is_dir(),
+            _ => self.program().0.exists(),
+        }
+    }
+
+    pub fn command(self, args: &[&str], home: &Path) -> Command {
+        assert!(
+            self.installed(),
+            "{} is not installed: run compat-tests/clients/install.sh {}",
+            self.name(),
+            clients_dir().display()
+        );
+        let (prog, pre) = self.program();
+        let mut cmd = Command::new(prog);
+        cmd.args(pre).args(args);
+        let logs = home.join("client-logs");
+        let _ = std::fs::create_dir_all(&logs);
+        cmd.env("HOME", home)
+            .env("RMQD_CLIENT_LOG_DIR", &logs)
+            .env("ROCKETMQ_CLIENT_LOG_DIR", &logs)
+            .env("NODE_PATH", clients_dir().join("node/node_modules"))
+            .env("RUST_LOG", "error");
+        cmd
+    }
+}
+
+/// What a driver run printed.
+#[derive(Debug, Default)]
+pub struct DriverRun {
+    pub lines: Vec<Value>,
+    pub success: bool,
+    pub stderr: String,
+}
+
+impl DriverRun {
+    /// Lines that describe a message (sent or received).
+    pub fn messages(&self) -> Vec<&Value> {
+        self.lines
+            .iter()
+            .filter(|l| {
+                l.get("body").is_some() || (l.get("i").is_some() && l.get("error").is_none())
+            })
+            .collect()
+    }
+
+    pub fn errors(&self) -> Vec<&Value> {
+        self.lines
+            .iter()
+            .filter(|l| l.get("error").is_some())
+            .collect()
+    }
+}
+
+/// A driver started in the background, its output collected by a thread.
+pub struct Running {
+    child: Child,
+    reader: std::thread::JoinHandle<Vec<Value>>,
+    err_reader: std::thread::JoinHandle<String>,
+}
+
+pub fn spawn_driver(client: Client, args: &[&str], home: &Path) -> Running {
+    let mut child = client
+        .command(args, home)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start the {} driver: {e}", client.name()));
+    let stdout = child.stdout.take().expect("stdout");
+    let stderr = child.stderr.take().expect("stderr");
+    let reader = std::thread::spawn(move || {
+        BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .filter_map(|l| serde_json::from_str(&l).ok())
+            .collect()
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = BufReader::new(stderr).read_to_string(&mut s);
+        s
+    });
+    Running {
+        child,
+        reader,
+        err_reader,
+    }
+}
+
+impl Running {
+    /// Waits up to `timeout`, killing the driver if it overstays.
+    pub fn finish(mut self, timeout: Duration) -> DriverRun {
+        let deadline = Instant::now() + timeout;
+        let status = loop {
+            match self.child.try_wait() {
+                Ok(Some(s)) => break Some(s),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(50))
+                }
+                _ => {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    break None;
+                }
+            }
+        };
+        DriverRun {
+            lines: self.reader.join().unwrap_or_default(),
+            success: status.is_some_and(|s| s.success()),
+            stderr: self.err_reader.join().unwrap_or_default(),
+        }
+    }
+}
+
+pub fn run_driver(client: Client, args: &[&str], home: &Path, timeout: Duration) -> DriverRun {
+    spawn_driver(client, args, home).finish(timeout)
+}

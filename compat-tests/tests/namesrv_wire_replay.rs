@@ -209,11 +209,16 @@ fn replay(file: &str, prelude: &[Frame]) {
         if java.body.is_empty() {
             assert!(ours.body.is_empty(), "{what}: Java sent no body");
         } else {
-            let a: Value = serde_json::from_slice(&ours.body).expect("our body is JSON");
+            // rmqd adds the 5.x `enableActingMaster` flag to route broker data (clients
+            // built on the 5.x model require it); otherwise the bodies are byte-identical.
+            let ours_body = String::from_utf8(ours.body.clone())
+                .expect("utf8")
+                .replace(r#","enableActingMaster":false"#, "");
+            let a: Value = serde_json::from_str(&ours_body).expect("our body is JSON");
             let b: Value = serde_json::from_slice(&java.body).expect("Java body is JSON");
             assert_eq!(a, b, "{what}: body");
             // fastjson's property order is alphabetical, and so is ours: byte-identical.
-            assert_eq!(ours.body, java.body, "{what}: body bytes");
+            assert_eq!(ours_body.as_bytes(), &java.body[..], "{what}: body bytes");
             if f.code == 105 {
                 routes_found += 1;
             }

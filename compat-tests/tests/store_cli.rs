@@ -6,16 +6,24 @@ use std::process::{Command, Output};
 use serde_json::Value;
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures")).join(name)
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/fixtures"
+    ))
+    .join(name)
 }
 
 fn rmqd_bin() -> PathBuf {
-    std::env::var_os("RMQD_BIN").map(PathBuf::from).unwrap_or_else(|| {
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target")));
-        target.join("debug/rmqd")
-    })
+    std::env::var_os("RMQD_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| {
+                    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target"))
+                });
+            target.join("debug/rmqd")
+        })
 }
 
 fn rmqd(args: &[&str]) -> Output {
@@ -47,9 +55,16 @@ fn verify_passes_on_both_java_stores() {
         let dir = fixture(name);
         let out = rmqd(&["store", "verify", dir.to_str().expect("path")]);
         let text = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "{name}: {text}{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{name}: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert!(text.contains("OK"), "{text}");
-        assert!(text.contains("index: 3 files") || name.ends_with("crash"), "{text}");
+        assert!(
+            text.contains("index: 3 files") || name.ends_with("crash"),
+            "{text}"
+        );
     }
 }
 
@@ -79,8 +94,22 @@ fn dump_prints_every_sent_message_with_identical_content() {
         .map(|l| serde_json::from_str(l).expect("json"))
         .collect();
     let mut dumped: std::collections::HashMap<String, Vec<Value>> = Default::default();
-    for topic in ["FixtureTopic", "BatchTopic", "BigTopic", "PadTopic", "SCHEDULE_TOPIC_XXXX", "RetryTopic"] {
-        let out = rmqd(&["store", "dump", dir.to_str().expect("path"), "--topic", topic, "--json"]);
+    for topic in [
+        "FixtureTopic",
+        "BatchTopic",
+        "BigTopic",
+        "PadTopic",
+        "SCHEDULE_TOPIC_XXXX",
+        "RetryTopic",
+    ] {
+        let out = rmqd(&[
+            "store",
+            "dump",
+            dir.to_str().expect("path"),
+            "--topic",
+            topic,
+            "--json",
+        ]);
         assert!(out.status.success());
         dumped.insert(
             topic.to_string(),
@@ -94,10 +123,14 @@ fn dump_prints_every_sent_message_with_identical_content() {
     for s in &sent {
         let kind = s["kind"].as_str().unwrap_or("");
         let (topic, qid) = match kind {
-            "fixture" | "batch" | "big" | "pad" | "retry-src" => {
-                (s["topic"].as_str().expect("topic"), s["queueId"].as_i64().expect("q"))
-            }
-            "delay" => ("SCHEDULE_TOPIC_XXXX", s["level"].as_i64().expect("level") - 1),
+            "fixture" | "batch" | "big" | "pad" | "retry-src" => (
+                s["topic"].as_str().expect("topic"),
+                s["queueId"].as_i64().expect("q"),
+            ),
+            "delay" => (
+                "SCHEDULE_TOPIC_XXXX",
+                s["level"].as_i64().expect("level") - 1,
+            ),
             _ => continue,
         };
         let off = s["queueOffset"].as_i64().expect("off");
@@ -109,7 +142,10 @@ fn dump_prints_every_sent_message_with_identical_content() {
         assert_eq!(m["uniqKey"], s["msgId"]);
         assert_eq!(m["tags"], s["tags"]);
         assert_eq!(m["keys"], s["keys"]);
-        assert_eq!(m["body"].as_str().expect("utf8 body").len() as u64, s["bodyLen"].as_u64().expect("len"));
+        assert_eq!(
+            m["body"].as_str().expect("utf8 body").len() as u64,
+            s["bodyLen"].as_u64().expect("len")
+        );
         if kind != "big" && kind != "pad" {
             assert_eq!(m["body"], s["body"]);
         }
@@ -122,25 +158,53 @@ fn dump_prints_every_sent_message_with_identical_content() {
     // Compressed bodies come out inflated; the flag says they were stored compressed.
     let big = &dumped["BigTopic"][0];
     assert_eq!(big["sysFlag"].as_i64().expect("flag") & 1, 1);
-    assert!(big["body"].as_str().expect("body").starts_with("big-0-big-0-"));
+    assert!(big["body"]
+        .as_str()
+        .expect("body")
+        .starts_with("big-0-big-0-"));
 }
 
 #[test]
 fn query_finds_keys_and_unique_keys() {
     let dir = fixture("java-store-v1");
     let d = dir.to_str().expect("path");
-    for (topic, key) in [("FixtureTopic", "key-7"), ("PadTopic", "padkey-329"), ("BatchTopic", "bkey-9")] {
+    for (topic, key) in [
+        ("FixtureTopic", "key-7"),
+        ("PadTopic", "padkey-329"),
+        ("BatchTopic", "bkey-9"),
+    ] {
         let out = rmqd(&["store", "query", d, "--topic", topic, "--key", key]);
         assert!(out.status.success(), "{topic}#{key}");
-        let m: Value = serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().next().expect("a line"))
-            .expect("json");
+        let m: Value = serde_json::from_str(
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .next()
+                .expect("a line"),
+        )
+        .expect("json");
         assert_eq!(m["keys"], key);
         assert_eq!(m["topic"], topic);
     }
     let uniq = "FD0000000000000000000000000000025EBA5FFD2B276EB2DAB40000";
-    let out = rmqd(&["store", "query", d, "--topic", "FixtureTopic", "--key", uniq]);
+    let out = rmqd(&[
+        "store",
+        "query",
+        d,
+        "--topic",
+        "FixtureTopic",
+        "--key",
+        uniq,
+    ]);
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("\"body\":\"msg-0\""));
-    let out = rmqd(&["store", "query", d, "--topic", "FixtureTopic", "--key", "no-such-key"]);
+    let out = rmqd(&[
+        "store",
+        "query",
+        d,
+        "--topic",
+        "FixtureTopic",
+        "--key",
+        "no-such-key",
+    ]);
     assert_eq!(out.status.code(), Some(1));
 }

@@ -67,6 +67,7 @@ impl RouteTable {
                 broker_addrs: BTreeMap::new(),
                 broker_name: reg.broker_name.to_owned(),
                 cluster: reg.cluster_name.to_owned(),
+                enable_acting_master: false,
             });
         // A slave promoted to master (or the reverse) re-registers the same address under
         // a new id; the old id must not keep pointing at it.

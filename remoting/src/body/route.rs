@@ -25,6 +25,10 @@ pub struct BrokerData {
     pub broker_addrs: BTreeMap<i64, String>,
     pub broker_name: String,
     pub cluster: String,
+    /// A 5.x field. A 4.9 name server omits it; rmqd sends it (false) because clients
+    /// built on the 5.x protocol model (rocketmq-client-rust 1.0) refuse route data
+    /// without it, and 4.x clients ignore unknown fields.
+    pub enable_acting_master: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,6 +51,14 @@ mod tests {
         let java = r#"{"brokerDatas":[{"brokerAddrs":{"0":"127.0.0.1:10911"},"brokerName":"broker-a","cluster":"DefaultCluster"}],"filterServerTable":{},"queueDatas":[{"brokerName":"broker-a","perm":7,"readQueueNums":8,"topicSysFlag":0,"writeQueueNums":8}]}"#;
         let route: TopicRouteData = serde_json::from_str(java).unwrap();
         assert_eq!(route.broker_datas[0].broker_addrs[&0], "127.0.0.1:10911");
-        assert_eq!(serde_json::to_string(&route).unwrap(), java);
+        // Byte for byte the Java name server's answer, plus the 5.x flag.
+        let ours = serde_json::to_string(&route).unwrap();
+        assert_eq!(
+            ours,
+            java.replace(
+                r#""cluster":"DefaultCluster"}"#,
+                r#""cluster":"DefaultCluster","enableActingMaster":false}"#
+            )
+        );
     }
 }
