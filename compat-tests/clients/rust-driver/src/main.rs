@@ -178,6 +178,7 @@ struct Tally {
     fail_times: usize,
     stop_after: usize,
     expect: usize,
+    count_prefix: String,
     done: Arc<tokio::sync::Notify>,
 }
 
@@ -191,16 +192,21 @@ impl Tally {
             *e += 1;
             *e - 1
         };
-        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        if self.stop_after > 0 && seen.len() >= self.stop_after {
-            return false;
+        let quota_reached = self.stop_after > 0
+            && self.seen.lock().unwrap_or_else(|e| e.into_inner()).len() >= self.stop_after;
+        if quota_reached {
+            // Hold the message: never acknowledged, so the next consumer of the group gets it.
+            std::thread::sleep(Duration::from_secs(3600));
         }
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
         out(received(m, n));
         if n < self.fail_times {
             return false;
         }
         let body = m.body().map(|b| String::from_utf8_lossy(&b).to_string()).unwrap_or_default();
-        seen.insert(body);
+        if body.starts_with(&self.count_prefix) {
+            seen.insert(body);
+        }
         if seen.len() >= self.expect || (self.stop_after > 0 && seen.len() >= self.stop_after) {
             self.done.notify_one();
         }
@@ -247,6 +253,7 @@ async fn consume(rt: Arc<ClientRuntime>, a: Args) -> ClientResult<i32> {
         fail_times: a.n("fail-times", 0) as usize,
         stop_after: a.n("stop-after", 0) as usize,
         expect: a.n("expect", 1) as usize,
+        count_prefix: a.s("count-prefix", ""),
         done: Arc::new(tokio::sync::Notify::new()),
     };
     if a.flag("orderly") {
@@ -259,7 +266,9 @@ async fn consume(rt: Arc<ClientRuntime>, a: Args) -> ClientResult<i32> {
     tokio::time::sleep(Duration::from_secs_f64(a.f("linger", 0.0))).await;
     let n = tally.seen.lock().unwrap_or_else(|e| e.into_inner()).len();
     out(json!({"done": true, "distinct": n}));
-    c.shutdown().await;
+    if tally.stop_after == 0 {
+        c.shutdown().await;
+    }
     let want = if tally.stop_after > 0 { tally.stop_after.min(tally.expect) } else { tally.expect };
     Ok(if n >= want { 0 } else { 1 })
 }
