@@ -8,6 +8,7 @@
 //   consume       --namesrv A --topic T --group G --expect N [--timeout-secs S | --timeout S]
 //                 [--tag-expr E] [--broadcast] [--from first|last] [--fail-always]
 //                 [--fail-times K] [--stop-after N] [--linger S] [--instance NAME]
+//                 [--count-prefix P]   (only bodies starting with P count towards N)
 //   create-topic  --namesrv A --topic T --queues N   (raw remoting: ali-ons has no admin API)
 // ali-ons has no oneway or batch send, no orderly or pull consumer and no transactions:
 // those report an error line and exit 2. It does not create topics on send either, so a
@@ -26,7 +27,7 @@ function parseArgs(argv) {
     command: argv[0], group: '', count: 1, tag: 'TagA', keysPrefix: 'key', bodyPrefix: 'msg',
     mode: 'sync', queue: -1, delayLevel: 0, orderKeys: 0, queues: 4, expect: 1, timeout: 60,
     tagExpr: '*', from: 'first', orderly: false, broadcast: false, failAlways: false,
-    failTimes: 0, stopAfter: 0, linger: 0, instance: '',
+    failTimes: 0, stopAfter: 0, linger: 0, instance: '', countPrefix: '',
   };
   for (let i = 1; i < argv.length; i++) {
     let name = argv[i].replace(/^--/, '').replace(/-([a-z])/g, (_, c) => c.toUpperCase());
@@ -146,8 +147,8 @@ async function consume(a) {
     const body = msg.body.toString();
     const n = deliveries.get(msg.msgId) || 0;
     deliveries.set(msg.msgId, n + 1);
-    // Refuse beyond the quota so the rest stays unconsumed for the next run.
-    if (a.stopAfter && seen.size >= a.stopAfter) return Consumer.ACTION_RETRY;
+    // Past the quota, hold the message: never acknowledged, so the next consumer gets it.
+    if (a.stopAfter && seen.size >= a.stopAfter) return new Promise(() => {});
     out({
       topic: msg.topic, body, tags: msg.tags,
       keys: Array.isArray(msg.keys) ? msg.keys.join(' ') : (msg.keys == null ? null : String(msg.keys)),
@@ -157,7 +158,7 @@ async function consume(a) {
       recvTimestamp: Date.now(), delivery: n,
     });
     if (a.failAlways || n < a.failTimes) return Consumer.ACTION_RETRY;
-    seen.add(body);
+    if (body.startsWith(a.countPrefix)) seen.add(body);
     if (seen.size >= a.expect || (a.stopAfter && seen.size >= a.stopAfter)) done();
   });
   consumer.on('error', e => process.stderr.write(`consumer error: ${errText(e)}\n`));
@@ -166,9 +167,11 @@ async function consume(a) {
   await Promise.race([consumer.ready().then(() => finished), timer]);
   await new Promise(r => setTimeout(r, a.linger * 1000));
   out({ done: true, distinct: seen.size });
+  const want = a.stopAfter ? Math.min(a.expect, a.stopAfter) : a.expect;
+  // With a quota, leave like a crashed consumer (held messages stay unacknowledged).
+  if (a.stopAfter) return seen.size >= want ? 0 : 1;
   // close() persists offsets; do not let a stuck close keep the process past its timeout.
   await Promise.race([consumer.close(), new Promise(r => setTimeout(r, 5000))]);
-  const want = a.stopAfter ? Math.min(a.expect, a.stopAfter) : a.expect;
   return seen.size >= want ? 0 : 1;
 }
 

@@ -10,6 +10,7 @@ Commands print one JSON object per line on stdout (contract: compat-tests/client
   consume       --namesrv A --topic T --group G --expect N [--timeout-secs S | --timeout S]
                 [--tag-expr E] [--orderly] [--broadcast] [--from first|last] [--fail-always]
                 [--fail-times K] [--stop-after N] [--linger S] [--instance NAME]
+                [--count-prefix P]   (only bodies starting with P count towards N)
   pull          --namesrv A --topic T --group G --expect N [--timeout S]
   create-topic  --namesrv A --topic T --queues N   (raw remoting; the C++ API has no admin calls)
   tx-send       --namesrv A --topic T --group G --count N --decisions commit,rollback,unknown...
@@ -126,6 +127,9 @@ def selector_arg(a, i):
 
 
 def cmd_send(a):
+    if (a.queue is not None or a.order_key_count) and a.mode in ("async", "batch"):
+        out({"error": "the C API has no %s send to a chosen queue" % a.mode})
+        return 2
     p = Producer(a.group)
     p.set_namesrv_addr(a.namesrv)
     set_producer_log(p)
@@ -156,8 +160,6 @@ def cmd_send(a):
             elif arg is not None and a.mode == "oneway":
                 p.send_oneway_orderly(m, arg, queue_selector=Selector())
                 out({"i": i, "status": "SEND_OK", "oneway": True})
-            elif arg is not None:
-                raise RuntimeError("the C API has no %s send to a selected queue" % a.mode)
             elif a.mode == "sync":
                 out(ack(i, p.send_sync(m)))
             elif a.mode == "oneway":
@@ -264,18 +266,22 @@ def cmd_consume(a):
         rec = recv_json(msg)
         key = rec["msgId"]
         with lock:
+            quota_reached = a.stop_after and len(seen) >= a.stop_after
+        if quota_reached:
+            # Hold the message past the quota: never acknowledged, so its offset is never
+            # committed and the next consumer of the group gets it.
+            time.sleep(3600)
+        with lock:
             n = deliveries.get(key, 0)
             deliveries[key] = n + 1
-            if a.stop_after and len(seen) >= a.stop_after:
-                # Refuse beyond the quota so the rest stays unconsumed for the next run.
-                raise RuntimeError("quota reached")
             rec["delivery"] = n
             out(rec)
             if a.fail_always or n < a.fail_times:
                 # The wrapper ignores the listener's return value: raising is how a
                 # Python listener asks for RECONSUME_LATER.
                 raise RuntimeError("asked for a retry")
-            seen.add(rec["body"])
+            if rec["body"].startswith(a.count_prefix):
+                seen.add(rec["body"])
             if len(seen) >= a.expect or (a.stop_after and len(seen) >= a.stop_after):
                 stop.set()
 
@@ -287,6 +293,10 @@ def cmd_consume(a):
         n = len(seen)
     out({"done": True, "distinct": n})
     code = 0 if n >= min(a.expect, a.stop_after or a.expect) else 1
+    if a.stop_after:
+        # Leave like a crashed consumer: held messages stay unacknowledged.
+        sys.stdout.flush()
+        os._exit(code)
     exit_with_on_crash(code)
     # Shut down (it commits the consumed offsets); a C++ 2.x crash here still exits `code`.
     c.shutdown()

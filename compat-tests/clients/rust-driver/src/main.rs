@@ -74,7 +74,7 @@ fn message(a: &Args, i: i64) -> Message {
         b = b.delay_level(level as i32);
     }
     let mut m = b.build_unchecked();
-    m.put_user_property(CheetahString::from("idx"), CheetahString::from(i.to_string()));
+    let _ = m.put_user_property(CheetahString::from("idx"), CheetahString::from(i.to_string()));
     m
 }
 
