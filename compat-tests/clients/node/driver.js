@@ -126,6 +126,14 @@ async function send(a) {
   return failures ? 1 : 0;
 }
 
+/** Thrown by the listener to ask for a redelivery. */
+class RetryRequested extends Error {
+  constructor() {
+    super(RetryRequested.MESSAGE);
+  }
+}
+RetryRequested.MESSAGE = 'driver asked for a retry';
+
 async function consume(a) {
   const { Consumer } = require('ali-ons');
   if (a.orderly) {
@@ -145,8 +153,10 @@ async function consume(a) {
   const finished = new Promise(r => { done = r; });
   consumer.subscribe(a.topic, a.tagExpr, async msg => {
     const body = msg.body.toString();
-    const n = deliveries.get(msg.msgId) || 0;
-    deliveries.set(msg.msgId, n + 1);
+    // Deliveries are counted per body: a retried message comes back under a new msgId
+    // (ali-ons sets no UNIQ_KEY), and the drivers' bodies are unique per message.
+    const n = deliveries.get(body) || 0;
+    deliveries.set(body, n + 1);
     // Past the quota, hold the message: never acknowledged, so the next consumer gets it.
     if (a.stopAfter && seen.size >= a.stopAfter) return new Promise(() => {});
     out({
@@ -157,11 +167,19 @@ async function consume(a) {
       storeTimestamp: Number(msg.storeTimestamp), bornTimestamp: Number(msg.bornTimestamp),
       recvTimestamp: Date.now(), delivery: n,
     });
-    if (a.failAlways || n < a.failTimes) return Consumer.ACTION_RETRY;
+    // Ask for a retry by throwing, not by returning Consumer.ACTION_RETRY: ali-ons wraps the
+    // handler of a message redelivered from %RETRY% and drops its return value, so
+    // ACTION_RETRY would retry only a first delivery. A throw is retried from either.
+    if (a.failAlways || n < a.failTimes) throw new RetryRequested();
     if (body.startsWith(a.countPrefix)) seen.add(body);
     if (seen.size >= a.expect || (a.stopAfter && seen.size >= a.stopAfter)) done();
   });
-  consumer.on('error', e => process.stderr.write(`consumer error: ${errText(e)}\n`));
+  consumer.on('error', e => {
+    // ali-ons reports a throwing handler as an error; the driver's own retries are no news.
+    if (!String(e && e.message).includes(RetryRequested.MESSAGE)) {
+      process.stderr.write(`consumer error: ${errText(e)}\n`);
+    }
+  });
   // ready() can wait forever for a route that never comes: bound it by the timeout too.
   const timer = new Promise(r => setTimeout(r, a.timeout * 1000));
   await Promise.race([consumer.ready().then(() => finished), timer]);

@@ -264,7 +264,9 @@ def cmd_consume(a):
 
     def on_message(msg):
         rec = recv_json(msg)
-        key = rec["msgId"]
+        # Deliveries are counted per body: some clients (ali-ons, Rust) see a retried
+        # message under a new msgId, and the drivers' bodies are unique per message.
+        key = rec["body"]
         with lock:
             quota_reached = a.stop_after and len(seen) >= a.stop_after
         if quota_reached:
