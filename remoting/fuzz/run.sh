@@ -1,9 +1,6 @@
 #!/usr/bin/env bash
-# Bounded fuzz run of the remoting frame decoder on the stable toolchain.
-#   remoting/fuzz/run.sh [SECONDS] [SEED]     (default 60 s, seed from the clock)
-# A panic or a hang stops the run; the input is printed in hex and saved under
-# remoting/fuzz/artifacts/. Replay one with: run.sh --replay FILE
+# Bounded fuzz run of the decoders of untrusted bytes: run.sh [SECONDS] (default 60).
 set -euo pipefail
-here="$(cd "$(dirname "$0")" && pwd)"
-cargo build --quiet --release --manifest-path "$here/Cargo.toml" --target-dir "$here/target"
-exec "$here/target/release/fuzz-frames" "${@:-60}"
+cd "$(dirname "$0")"
+cargo build --quiet --release --manifest-path Cargo.toml --target-dir target
+exec target/release/rmqd-remoting-fuzz "${1:-60}"
