@@ -10,6 +10,9 @@ use crate::header::{binary, json, HeaderDecodeError};
 /// Java's default `com.rocketmq.remoting.frameMaxLength`.
 pub const DEFAULT_MAX_FRAME_LEN: usize = 16 * 1024 * 1024;
 
+/// Most the decoder reserves ahead of the bytes a partial frame has delivered.
+const RESERVE_STEP: usize = 64 * 1024;
+
 /// Why a byte stream stopped being a valid frame sequence. Every variant ends the
 /// connection: after one bad frame the next frame boundary is unknown.
 #[derive(Debug, Error)]
@@ -123,7 +126,9 @@ impl Decoder for CommandCodec {
             });
         }
         if src.len() < 4 + len {
-            src.reserve(4 + len - src.len());
+            // Grow with the bytes that actually arrive: reserving the announced size up
+            // front would let a few bytes per connection pin 16 MiB each.
+            src.reserve((4 + len - src.len()).min(RESERVE_STEP));
             return Ok(None);
         }
         src.advance(4);
