@@ -26,9 +26,9 @@ const MSG_REGION: &str = "DefaultRegion";
 
 pub fn process(ctx: &Arc<BrokerContext>, conn: &ConnectionHandle, req: RemotingCommand) -> Reply {
     match prepare_and_queue(ctx, conn, &req) {
-        Ok(pending) => Reply::Later(Box::pin(async move {
+        Ok((queue_id, pending)) => Reply::Later(Box::pin(async move {
             let result = pending.await;
-            Some(respond(&req, result))
+            Some(respond(&req, queue_id, result))
         })),
         Err(r) => {
             tracing::debug!(code = r.code, remark = %r.remark, "send refused");
@@ -43,7 +43,7 @@ fn prepare_and_queue(
     ctx: &Arc<BrokerContext>,
     conn: &ConnectionHandle,
     req: &RemotingCommand,
-) -> Outcome<Pending> {
+) -> Outcome<(i32, Pending)> {
     let h = SendMessageRequestHeader::from_request(req)?;
     let topic_cfg = check_topic(ctx, conn, &h)?;
     let queue_id = pick_queue(&h, &topic_cfg)?;
@@ -60,10 +60,10 @@ fn prepare_and_queue(
     let batch = h.batch || req.ext(batch_alias) == Some("1");
     if req.code == request::SEND_BATCH_MESSAGE || batch {
         let msgs = build_batch(ctx, &h, queue_id, born_host, req)?;
-        return Ok(ctx.store.put_batch(msgs));
+        return Ok((queue_id, ctx.store.put_batch(msgs)));
     }
     let msg = build_single(ctx, &h, queue_id, born_host, req)?;
-    Ok(ctx.store.put(msg))
+    Ok((queue_id, ctx.store.put(msg)))
 }
 
 fn check_topic(
@@ -321,7 +321,10 @@ fn build_batch(
         .collect()
 }
 
-fn respond(req: &RemotingCommand, result: PutResult) -> RemotingCommand {
+/// `queue_id` is the queue the producer's message was for: Java answers with it even when
+/// the message was stored elsewhere first (delay levels, transaction half messages),
+/// together with the queue offset where it was stored.
+fn respond(req: &RemotingCommand, queue_id: i32, result: PutResult) -> RemotingCommand {
     let code = match result.status {
         PutStatus::PutOk => response::SUCCESS,
         PutStatus::FlushDiskTimeout => response::FLUSH_DISK_TIMEOUT,
@@ -337,7 +340,7 @@ fn respond(req: &RemotingCommand, result: PutResult) -> RemotingCommand {
             ext.insert("TRACE_ON", "true");
             resp.set_header(&SendMessageResponseHeader {
                 msg_id: result.msg_id,
-                queue_id: result.queue_id,
+                queue_id,
                 queue_offset: result.queue_offset,
                 transaction_id: None,
             });

@@ -246,13 +246,9 @@ pub async fn check_once(ctx: &Arc<BrokerContext>) {
         }
         // Renew: append the half again with one more check counted, then ask the producer
         // about the renewed copy (its answer names the renewed offsets).
+        // Java counts the check on the copy and keeps every other property as it was
+        // (TRAN_PREPARED_QUEUE_OFFSET is only added for check-immunity re-puts).
         props.insert(keys::TRANSACTION_CHECK_TIMES, &(checks + 1).to_string());
-        if props.get(keys::TRAN_PREPARED_QUEUE_OFFSET).is_none() {
-            props.insert(
-                keys::TRAN_PREPARED_QUEUE_OFFSET,
-                &half.queue_offset.to_string(),
-            );
-        }
         let renewed = MessageToStore {
             topic: HALF_TOPIC.to_string(),
             queue_id,
@@ -306,6 +302,14 @@ async fn ask_producer(ctx: &BrokerContext, bytes: &Bytes, phy_offset: i64, queue
         .property(keys::REAL_QID)
         .and_then(|q| q.parse().ok())
         .unwrap_or(half.queue_id);
+    // Java's renew marks its copy WAIT=false through the property map it shares with the
+    // message it then sends for the check, so the producer sees WAIT=false there (the
+    // stored copy keeps the original value).
+    let mut props = Properties::parse(half.properties);
+    if props.get(keys::WAIT).is_some() {
+        props.insert(keys::WAIT, "false");
+    }
+    let properties = props.encode_java_order();
     let body = RecordFields {
         queue_id: real_qid,
         flag: half.flag,
@@ -320,7 +324,7 @@ async fn ask_producer(ctx: &BrokerContext, bytes: &Bytes, phy_offset: i64, queue
         prepared_transaction_offset: half.prepared_transaction_offset,
         body: half.body,
         topic: real_topic,
-        properties: half.properties,
+        properties: &properties,
     }
     .encode();
     let uniq = half.property(keys::UNIQ_KEY).map(str::to_string);

@@ -573,6 +573,9 @@ impl MessageStore {
             messages: Vec::new(),
         };
         let Some(q) = self.queue(topic, queue_id) else {
+            // Java creates a missing consume queue on lookup, so a pull of a queue that
+            // never held a message reads as an empty queue, not as an unknown one.
+            r.status = GetMessageStatus::NoMessageInQueue;
             r.next_begin_offset = 0;
             return r;
         };
