@@ -13,7 +13,7 @@ use rocketmq_client_rust::{
     ClientError, ClientResult, ClientRuntime, ClientRuntimeConfig, ConsumeConcurrentlyContext,
     ConsumeConcurrentlyStatus, ConsumeOrderlyContext, ConsumeOrderlyStatus, DefaultMQProducer,
     DefaultMQPushConsumer, LocalTransactionState, MQPushConsumer, MessageListenerConcurrently,
-    MessageListenerOrderly, TransactionListener, TransactionMQProducer,
+    MessageListenerOrderly, SendResult, TransactionListener, TransactionMQProducer,
 };
 use rocketmq_model::common::consumer::consume_from_where::ConsumeFromWhere;
 use rocketmq_model::common::message::message_ext::MessageExt;
@@ -134,9 +134,53 @@ async fn send(rt: Arc<ClientRuntime>, a: Args) -> ClientResult<i32> {
             start += step;
         }
     }
+    if mode == "async" {
+        // Every send is issued before any answer is awaited; the callbacks report back.
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        for i in 0..count {
+            let cb_tx = tx.clone();
+            let issued = p
+                .send_with_callback(message(&a, i), move |r: Option<&SendResult>, e: Option<&ClientError>| {
+                    let line = match (r, e) {
+                        (Some(r), _) => json!({
+                            "i": i, "status": 0, "async": true,
+                            "msgId": r.msg_id.as_ref().map(|m| m.to_string()),
+                            "queueId": r.message_queue.as_ref().map(|q| q.queue_id()),
+                            "queueOffset": r.queue_offset,
+                        }),
+                        (None, Some(e)) => json!({"i": i, "error": e.to_string()}),
+                        (None, None) => json!({"i": i, "error": "callback without result"}),
+                    };
+                    let _ = cb_tx.send(line);
+                })
+                .await;
+            if let Err(e) = issued {
+                let _ = tx.send(json!({"i": i, "error": e.to_string()}));
+            }
+        }
+        drop(tx);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        let mut answered = 0;
+        while answered < count {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(line)) => {
+                    answered += 1;
+                    if line.get("error").is_some() {
+                        failures += 1;
+                    }
+                    out(line);
+                }
+                _ => {
+                    out(json!({"error": format!("{} async sends never answered", count - answered)}));
+                    failures += 1;
+                    break;
+                }
+            }
+        }
+    }
     let order_keys = a.n("order-keys", 1).max(1);
     for i in 0..count {
-        if mode == "batch" {
+        if mode == "batch" || mode == "async" {
             break;
         }
         let m = message(&a, i);
@@ -375,10 +419,16 @@ async fn query(rt: Arc<ClientRuntime>, a: Args) -> ClientResult<i32> {
 
 fn main() {
     let (cmd, a) = Args::parse();
-    let planned = RuntimeOwner::plan(RuntimeConfig {
+    let mut config = RuntimeConfig {
         thread_name: "rust-driver".to_string(),
         ..Default::default()
-    })
+    };
+    // The push consumer runs each listener call on the metadata-io blocking lane, whose
+    // default queue (8 per core) is smaller than one round of pulls (32 messages per
+    // queue): the overflow is refused inside the client ("runtime.capacity.exhausted")
+    // and comes back through %RETRY%.
+    config.blocking_lane_policies.metadata_io.max_queue_depth = 4096;
+    let planned = RuntimeOwner::plan(config)
     .map_err(|e| e.to_string())
     .and_then(|p| p.build().map_err(|e| e.to_string()));
     let owner = match planned {
