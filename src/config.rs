@@ -230,6 +230,12 @@ broker_config! {
     max_transfer_bytes_on_message_in_memory: u64 = 256 * 1024 => "maxTransferBytesOnMessageInMemory",
     /// `maxTransferCountOnMessageInMemory`
     max_transfer_count_on_message_in_memory: u64 = 32 => "maxTransferCountOnMessageInMemory",
+    /// `sendThreadPoolQueueCapacity`: appends waiting for the writer beyond this are
+    /// answered SYSTEM_BUSY
+    send_thread_pool_queue_capacity: u64 = 10_000 => "sendThreadPoolQueueCapacity",
+    /// `osPageCacheBusyTimeOutMills` (ms): an append stalled this long makes new sends
+    /// answer SYSTEM_BUSY
+    os_page_cache_busy_time_out_mills: u64 = 1_000 => "osPageCacheBusyTimeOutMills",
     /// rmqd only: shifts the delay-level clock (ms), so tests can bring a 2 h delay due
     /// at once. Leave at 0 in production.
     schedule_clock_offset_millis: i64 = 0 => "scheduleClockOffsetMillis",
@@ -326,6 +332,9 @@ impl BrokerConfig {
             self.max_transfer_bytes_on_message_in_memory as usize;
         c.max_transfer_count_on_message_in_memory =
             self.max_transfer_count_on_message_in_memory as usize;
+        c.send_queue_capacity = self.send_thread_pool_queue_capacity as usize;
+        c.os_page_cache_busy_timeout =
+            Duration::from_millis(self.os_page_cache_busy_time_out_mills);
         Ok(c)
     }
 

@@ -330,6 +330,7 @@ fn respond(req: &RemotingCommand, queue_id: i32, result: PutResult) -> RemotingC
         PutStatus::FlushDiskTimeout => response::FLUSH_DISK_TIMEOUT,
         PutStatus::MessageIllegal | PutStatus::PropertiesSizeExceeded => response::MESSAGE_ILLEGAL,
         PutStatus::ServiceNotAvailable => response::SERVICE_NOT_AVAILABLE,
+        PutStatus::OsPageCacheBusy | PutStatus::QueueFull => response::SYSTEM_BUSY,
         _ => response::SYSTEM_ERROR,
     };
     let mut resp = RemotingCommand::response_to(req, code);
@@ -344,6 +345,14 @@ fn respond(req: &RemotingCommand, queue_id: i32, result: PutResult) -> RemotingC
                 queue_offset: result.queue_offset,
                 transaction_id: None,
             });
+        }
+        // Java's flow-control remarks: clients retry SYSTEM_BUSY on another broker or later.
+        _ if result.status == PutStatus::OsPageCacheBusy => {
+            resp.remark =
+                Some("[PC_SYNCHRONIZED]broker busy, start flow control for a while".into());
+        }
+        _ if result.status == PutStatus::QueueFull => {
+            resp.remark = Some("[OVERLOAD]system busy, start flow control for a while".into());
         }
         _ => {
             resp.remark = Some(format!("store refused the message: {:?}", result.status));

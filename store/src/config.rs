@@ -41,6 +41,12 @@ pub struct StoreConfig {
     /// Above this share of the disk in use, appends are refused (Java's
     /// `diskSpaceWarningLevelRatio`, 0.90).
     pub disk_space_warning_ratio: f64,
+    /// Appends waiting for the writer beyond this many are refused (Java's
+    /// `sendThreadPoolQueueCapacity`, 10000): memory stays bounded under a flood.
+    pub send_queue_capacity: usize,
+    /// An append taking longer than this means the page cache is stalling the writer;
+    /// new appends are refused until it recovers (Java's `osPageCacheBusyTimeOutMills`).
+    pub os_page_cache_busy_timeout: Duration,
 }
 
 impl StoreConfig {
@@ -67,6 +73,8 @@ impl StoreConfig {
             max_transfer_bytes_on_message_in_memory: 256 * 1024,
             max_transfer_count_on_message_in_memory: 32,
             disk_space_warning_ratio: 0.90,
+            send_queue_capacity: 10_000,
+            os_page_cache_busy_timeout: Duration::from_millis(1000),
         }
     }
 

@@ -13,7 +13,7 @@ use std::fs::OpenOptions;
 use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::thread::JoinHandle;
@@ -55,6 +55,10 @@ pub enum PutStatus {
     ServiceNotAvailable,
     MessageIllegal,
     PropertiesSizeExceeded,
+    /// The writer has been stuck in one append longer than `os_page_cache_busy_timeout`.
+    OsPageCacheBusy,
+    /// `send_queue_capacity` appends are already waiting for the writer.
+    QueueFull,
     UnknownError,
 }
 
@@ -176,6 +180,10 @@ struct Shared {
     dispatched: AtomicI64,
     listener: RwLock<Option<ArrivalListener>>,
     disk_full: AtomicBool,
+    /// Put jobs queued and not yet taken by the writer.
+    queued: AtomicUsize,
+    /// When the writer began its current append (ms), 0 while it waits for work.
+    append_started: AtomicI64,
     /// Store time of the last message dispatched, for the checkpoint.
     last_dispatched_ts: AtomicI64,
 }
@@ -284,6 +292,8 @@ impl MessageStore {
             dispatched: AtomicI64::new(redispatch_from),
             listener: RwLock::new(None),
             disk_full: AtomicBool::new(false),
+            queued: AtomicUsize::new(0),
+            append_started: AtomicI64::new(0),
             last_dispatched_ts: AtomicI64::new(0),
         });
         // Re-dispatch what the queues and the index miss, before anyone reads.
@@ -366,6 +376,9 @@ impl MessageStore {
         if let Some(status) = self.reject(&msgs) {
             return Box::pin(async move { PutResult::failed(status) });
         }
+        if let Some(status) = self.shed() {
+            return Box::pin(async move { PutResult::failed(status) });
+        }
         let (reply, rx) = oneshot::channel();
         let sent = self
             .jobs
@@ -375,6 +388,7 @@ impl MessageStore {
             .map(|tx| tx.send(Job::Put { msgs, reply }).is_ok())
             .unwrap_or(false);
         if !sent {
+            self.shared.queued.fetch_sub(1, Ordering::Relaxed);
             return Box::pin(async { PutResult::failed(PutStatus::ServiceNotAvailable) });
         }
         let sync = self.shared.cfg.flush_disk_type == FlushDiskType::Sync;
@@ -394,6 +408,23 @@ impl MessageStore {
             }
             result
         })
+    }
+
+    /// Load shedding: refuses an append (and counts it as queued otherwise) when the
+    /// writer is stalled or its queue is full, so producers are told to back off instead
+    /// of piling messages up in memory.
+    fn shed(&self) -> Option<PutStatus> {
+        let started = self.shared.append_started.load(Ordering::Relaxed);
+        let stall = self.shared.cfg.os_page_cache_busy_timeout.as_millis() as i64;
+        if started != 0 && now_ms() - started > stall {
+            return Some(PutStatus::OsPageCacheBusy);
+        }
+        let queued = self.shared.queued.fetch_add(1, Ordering::Relaxed);
+        if queued >= self.shared.cfg.send_queue_capacity.max(1) {
+            self.shared.queued.fetch_sub(1, Ordering::Relaxed);
+            return Some(PutStatus::QueueFull);
+        }
+        None
     }
 
     fn reject(&self, msgs: &[MessageToStore]) -> Option<PutStatus> {
@@ -898,6 +929,8 @@ fn writer_loop(
             };
             match j {
                 Job::Put { msgs, reply } => {
+                    shared.queued.fetch_sub(1, Ordering::Relaxed);
+                    shared.append_started.store(now_ms(), Ordering::Relaxed);
                     let result = append(shared, &mut offsets, &msgs);
                     appended |= result.status == PutStatus::PutOk;
                     replies.push((reply, result));
@@ -919,6 +952,7 @@ fn writer_loop(
                 shared.flush_cv.notify_one();
             }
         }
+        shared.append_started.store(0, Ordering::Relaxed);
         for (reply, result) in replies.drain(..) {
             let _ = reply.send(result);
         }
