@@ -263,6 +263,9 @@ broker_config! {
     cluster_topic_enable: bool = true => "clusterTopicEnable",
     /// `brokerTopicEnable`: create a topic named after the broker
     broker_topic_enable: bool = true => "brokerTopicEnable",
+    /// `serverChannelMaxIdleTimeSeconds`: connections with no complete frame for this
+    /// long are closed (0 disables)
+    server_channel_max_idle_time_seconds: u64 = 120 => "serverChannelMaxIdleTimeSeconds",
     /// `serverSocketMaxFrameLength` (rmqd name for `com.rocketmq.remoting.frameMaxLength`)
     max_frame_length: u64 = 16 * 1024 * 1024 => "serverSocketMaxFrameLength",
 }

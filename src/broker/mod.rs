@@ -125,6 +125,9 @@ impl Broker {
 
         let server_config = ServerConfig {
             max_frame_len: config.max_frame_length as usize,
+            idle_timeout: (config.server_channel_max_idle_time_seconds > 0).then(|| {
+                std::time::Duration::from_secs(config.server_channel_max_idle_time_seconds)
+            }),
             ..Default::default()
         };
         let processor: Arc<dyn RequestHandler> = Arc::new(BrokerProcessor::new(ctx.clone()));

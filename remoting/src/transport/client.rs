@@ -31,7 +31,7 @@ pub async fn connect(
     let peer = stream.peer_addr().map_err(err)?;
     let local = stream.local_addr().map_err(err)?;
     let (conn, read) = connection::start(stream, peer, local, DEFAULT_MAX_FRAME_LEN, shutdown);
-    tokio::spawn(connection::read_loop(conn.clone(), read, handler));
+    tokio::spawn(connection::read_loop(conn.clone(), read, handler, None));
     Ok(conn)
 }
 

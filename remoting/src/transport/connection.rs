@@ -167,12 +167,13 @@ pub(crate) async fn run<S>(
     local: SocketAddr,
     handler: Arc<dyn RequestHandler>,
     max_frame_len: usize,
+    idle_timeout: Option<Duration>,
     shutdown: CancellationToken,
 ) where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
     let (conn, read) = start(stream, peer, local, max_frame_len, shutdown);
-    read_loop(conn, read, handler).await
+    read_loop(conn, read, handler, idle_timeout).await
 }
 
 type Reader<S> = FramedRead<tokio::io::ReadHalf<S>, CommandCodec>;
@@ -209,15 +210,24 @@ pub(crate) async fn read_loop<S>(
     conn: ConnectionHandle,
     mut read: Reader<S>,
     handler: Arc<dyn RequestHandler>,
+    idle_timeout: Option<Duration>,
 ) where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
     handler.on_connect(&conn);
     let cancel = conn.shared.cancel.clone();
+    // Far enough away to never fire when there is no idle limit.
+    let idle = idle_timeout.unwrap_or(Duration::from_secs(100 * 365 * 24 * 3600));
     loop {
         let next = tokio::select! {
             _ = cancel.cancelled() => break,
-            next = read.next() => next,
+            next = tokio::time::timeout(idle, read.next()) => match next {
+                Ok(next) => next,
+                Err(_) => {
+                    tracing::info!(peer = %conn.peer_addr(), idle_secs = idle.as_secs(), "closing a connection idle for too long");
+                    break;
+                }
+            },
         };
         match next {
             None => break,

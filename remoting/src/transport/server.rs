@@ -17,6 +17,10 @@ pub struct ServerConfig {
     pub max_frame_len: usize,
     /// Connections served at once; further ones wait in the accept backlog.
     pub max_connections: usize,
+    /// A connection that delivers no complete frame for this long is closed
+    /// (`serverChannelMaxIdleTimeSeconds`, 120 s): clients heartbeat every 30 s, and a
+    /// peer that stalls mid-frame must not hold its buffer and its permit forever.
+    pub idle_timeout: Option<std::time::Duration>,
 }
 
 impl Default for ServerConfig {
@@ -24,6 +28,7 @@ impl Default for ServerConfig {
         ServerConfig {
             max_frame_len: DEFAULT_MAX_FRAME_LEN,
             max_connections: 10_000,
+            idle_timeout: Some(std::time::Duration::from_secs(120)),
         }
     }
 }
@@ -68,8 +73,9 @@ pub async fn serve(
         let handler = handler.clone();
         let shutdown = shutdown.clone();
         let max = config.max_frame_len;
+        let idle = config.idle_timeout;
         tracker.spawn(async move {
-            connection::run(stream, peer, local_addr, handler, max, shutdown).await;
+            connection::run(stream, peer, local_addr, handler, max, idle, shutdown).await;
             drop(permit);
         });
     }
