@@ -110,4 +110,41 @@ mod tests {
         assert!(decode(&raw.slice(..raw.len() - 1)).is_err());
         assert_eq!(decode(&Bytes::new()), Err(BatchError::Empty));
     }
+
+    proptest::proptest! {
+        /// Client-sent batch bodies are untrusted: any bytes decode or fail, never panic.
+        #[test]
+        fn arbitrary_bodies_never_panic(raw in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
+            let _ = decode(&Bytes::from(raw));
+        }
+
+        #[test]
+        fn encoded_batches_decode_to_their_entries(
+            entries in proptest::collection::vec(
+                (proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64), "[a-zA-Z0-9\u{1}\u{2}]{0,40}"),
+                1..8,
+            )
+        ) {
+            let mut raw = Vec::new();
+            for (b, p) in &entries {
+                raw.extend(entry(b, p));
+            }
+            let got = decode(&Bytes::from(raw)).expect("well-formed batch");
+            proptest::prop_assert_eq!(got.len(), entries.len());
+            for (g, (b, p)) in got.iter().zip(&entries) {
+                proptest::prop_assert_eq!(&g.body[..], &b[..]);
+                proptest::prop_assert_eq!(&g.properties, p);
+            }
+        }
+
+        /// Damage inside a well-formed batch (a flipped byte) never panics either.
+        #[test]
+        fn damaged_batches_never_panic(at in 0usize..200, bit in 0u8..8) {
+            let mut raw = entry(b"wire-batch-0", "KEYS\u{1}k0\u{2}TAGS\u{1}t");
+            raw.extend(entry(b"second", ""));
+            let i = at % raw.len();
+            raw[i] ^= 1 << bit;
+            let _ = decode(&Bytes::from(raw));
+        }
+    }
 }

@@ -141,4 +141,29 @@ mod tests {
         assert_eq!(p.encode_java_order(), "a\u{1}b");
         assert_eq!(p.get("a"), Some("b"));
     }
+
+    proptest::proptest! {
+        /// Properties come from clients and from stored records: any text parses.
+        #[test]
+        fn arbitrary_text_parses(text in "\\PC{0,200}") {
+            let p = Properties::parse(&text);
+            let _ = p.encode_java_order();
+        }
+
+        /// What rmqd writes reads back as the same pairs.
+        #[test]
+        fn encoded_properties_read_back(
+            pairs in proptest::collection::btree_map("[A-Za-z_]{1,12}", "[ -~]{0,16}", 0..12)
+        ) {
+            let mut p = Properties::default();
+            for (k, v) in &pairs {
+                p.insert(k, v);
+            }
+            let back = Properties::parse(&p.encode_java_order());
+            for (k, v) in &pairs {
+                proptest::prop_assert_eq!(back.get(k), Some(v.as_str()));
+            }
+            proptest::prop_assert_eq!(back.encode_java_order(), p.encode_java_order());
+        }
+    }
 }

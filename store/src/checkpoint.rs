@@ -136,4 +136,16 @@ mod tests {
         assert_eq!(d.values().min_timestamp_index(), 5);
         assert_eq!(std::fs::metadata(&p).expect("meta").len(), 4096);
     }
+
+    proptest::proptest! {
+        /// The checkpoint file may be short or garbage after a crash: any bytes parse.
+        #[test]
+        fn arbitrary_bytes_parse(raw in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64)) {
+            let v = CheckpointValues::parse(&raw);
+            if raw.len() >= 24 {
+                let want = i64::from_be_bytes(raw[16..24].try_into().expect("8 bytes"));
+                proptest::prop_assert_eq!(v.index_msg_timestamp, want);
+            }
+        }
+    }
 }

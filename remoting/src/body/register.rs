@@ -152,4 +152,17 @@ mod tests {
         body.truncate(body.len() / 2);
         assert!(RegisterBrokerBody::decode(&body, true).is_err());
     }
+
+    proptest::proptest! {
+        /// REGISTER_BROKER bodies come off the network: neither plain nor compressed
+        /// decoding panics on any bytes, including any bytes that inflate fine.
+        #[test]
+        fn arbitrary_bodies_never_panic(raw in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256)) {
+            let _ = RegisterBrokerBody::decode(&raw, false);
+            let _ = RegisterBrokerBody::decode(&raw, true);
+            let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+            z.write_all(&raw).expect("deflate");
+            let _ = RegisterBrokerBody::decode(&z.finish().expect("deflate"), true);
+        }
+    }
 }
