@@ -192,13 +192,49 @@ impl Drop for Rmqd {
     }
 }
 
-/// Sends one JSON-header remoting request and returns (code, remark).
+/// Sends one JSON-header remoting request and returns (code, remark, body).
 pub fn remoting_request(
     addr: &str,
     code: i32,
     ext: &[(&str, &str)],
     body: &[u8],
 ) -> (i64, String, Vec<u8>) {
+    let (h, body) = exchange(addr, code, ext, body);
+    (
+        h["code"].as_i64().unwrap_or(-1),
+        h["remark"].as_str().unwrap_or("").to_string(),
+        body,
+    )
+}
+
+/// GET_MAX_OFFSET (30): how many entries `topic`/`queue` holds on `broker`.
+pub fn max_offset(broker: &str, topic: &str, queue: i32) -> i64 {
+    let q = queue.to_string();
+    let (code, remark, ext) =
+        remoting_request_ext(broker, 30, &[("topic", topic), ("queueId", &q)]);
+    assert_eq!(code, 0, "GET_MAX_OFFSET {topic}/{queue}: {remark}");
+    ext.get("offset")
+        .and_then(Value::as_str)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("GET_MAX_OFFSET {topic}/{queue}: no offset in {ext:?}"))
+}
+
+/// A bodiless request whose answer is in the response header: (code, remark, extFields).
+pub fn remoting_request_ext(
+    addr: &str,
+    code: i32,
+    ext: &[(&str, &str)],
+) -> (i64, String, serde_json::Map<String, Value>) {
+    let (h, _) = exchange(addr, code, ext, b"");
+    (
+        h["code"].as_i64().unwrap_or(-1),
+        h["remark"].as_str().unwrap_or("").to_string(),
+        h["extFields"].as_object().cloned().unwrap_or_default(),
+    )
+}
+
+/// One JSON-header request on a fresh connection; the reply's header and body.
+fn exchange(addr: &str, code: i32, ext: &[(&str, &str)], body: &[u8]) -> (Value, Vec<u8>) {
     let ext: serde_json::Map<String, Value> = ext
         .iter()
         .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
@@ -222,11 +258,7 @@ pub fn remoting_request(
     s.read_exact(&mut buf).expect("reply");
     let hlen = (u32::from_be_bytes(buf[..4].try_into().expect("w")) & 0xFF_FFFF) as usize;
     let h: Value = serde_json::from_slice(&buf[4..4 + hlen]).expect("json header");
-    (
-        h["code"].as_i64().unwrap_or(-1),
-        h["remark"].as_str().unwrap_or("").to_string(),
-        buf[4 + hlen..].to_vec(),
-    )
+    (h, buf[4 + hlen..].to_vec())
 }
 
 /// UPDATE_AND_CREATE_TOPIC (17) on the broker, perm 6.

@@ -6,7 +6,7 @@ use std::io::{BufReader, Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use rmqd_compat_tests::{create_topic, Rmqd};
+use rmqd_compat_tests::{create_topic, max_offset, Rmqd};
 use serde_json::Value;
 
 const SENDS: usize = 3000;
@@ -91,21 +91,5 @@ fn a_full_send_queue_answers_system_busy_and_loses_nothing_acknowledged() {
 }
 
 fn max_offsets(r: &Rmqd, topic: &str) -> i64 {
-    (0..4)
-        .map(|q| {
-            let header = serde_json::json!({"code":30,"language":"JAVA","version":409,"opaque":7,
-                "flag":0,"extFields":{"topic":topic,"queueId":q.to_string()}})
-            .to_string();
-            let mut s = TcpStream::connect(r.broker()).expect("connect");
-            let mut f = ((4 + header.len()) as u32).to_be_bytes().to_vec();
-            f.extend_from_slice(&(header.len() as u32).to_be_bytes());
-            f.extend_from_slice(header.as_bytes());
-            s.write_all(&f).expect("send");
-            let h = read_header(&mut s);
-            h["extFields"]["offset"]
-                .as_str()
-                .and_then(|v| v.parse::<i64>().ok())
-                .expect("max offset")
-        })
-        .sum()
+    (0..4).map(|q| max_offset(&r.broker(), topic, q)).sum()
 }
