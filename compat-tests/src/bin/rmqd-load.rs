@@ -1,6 +1,8 @@
 //! Load generator: many producers doing synchronous sends, as Java producers do
 //! (SEND_MESSAGE_V2, JSON headers), against any RocketMQ broker address. It reports
 //! throughput and latency, so two brokers can be compared side by side on one machine.
+//! The topic is created first (UPDATE_AND_CREATE_TOPIC) with `--queues` queues, so every
+//! broker under test serves the same queues.
 //!
 //! rmqd-load --broker 127.0.0.1:10911 [--producers 64] [--size 1024] [--seconds 10]
 //!           [--topic BenchmarkTest] [--queues 8]
@@ -10,6 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rmqd_remoting::codes::{request, response};
+use rmqd_remoting::headers::broker::CreateTopicRequestHeader;
 use rmqd_remoting::headers::send::SendMessageRequestHeaderV2;
 use rmqd_remoting::transport::client::{connect, RejectRequests};
 use rmqd_remoting::{CancellationToken, RemotingCommand};
@@ -68,6 +71,7 @@ async fn run(args: Args) {
     let failed = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let body = bytes::Bytes::from(vec![b'x'; args.size]);
+    create_topic(&args).await;
     let started = Instant::now();
     let mut tasks = Vec::new();
     for p in 0..args.producers {
@@ -165,4 +169,40 @@ async fn run(args: Args) {
         pct(0.50),
         pct(0.99)
     );
+}
+
+async fn create_topic(args: &Args) {
+    let conn = match connect(
+        &args.broker,
+        Arc::new(RejectRequests),
+        Duration::from_secs(3),
+        CancellationToken::new(),
+    )
+    .await
+    {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("rmqd-load: {e}");
+            std::process::exit(1);
+        }
+    };
+    let header = CreateTopicRequestHeader {
+        topic: args.topic.clone(),
+        default_topic: "TBW102".into(),
+        read_queue_nums: args.queues,
+        write_queue_nums: args.queues,
+        perm: 6,
+        topic_filter_type: "SINGLE_TAG".into(),
+        topic_sys_flag: Some(0),
+        order: false,
+    };
+    let req = RemotingCommand::request(request::UPDATE_AND_CREATE_TOPIC).with_header(&header);
+    match conn.invoke(req, Duration::from_secs(5)).await {
+        Ok(r) if r.code == response::SUCCESS => {}
+        Ok(r) => eprintln!("rmqd-load: create topic: code {} {:?}", r.code, r.remark),
+        Err(e) => eprintln!("rmqd-load: create topic: {e}"),
+    }
+    conn.close();
+    // Let the broker publish the new topic before the producers start.
+    tokio::time::sleep(Duration::from_millis(200)).await;
 }
