@@ -224,7 +224,7 @@ broker_config! {
     flush_interval_consume_queue: u64 = 1_000 => "flushIntervalConsumeQueue",
     /// `flushConsumerOffsetInterval` (ms)
     flush_consumer_offset_interval: u64 = 5_000 => "flushConsumerOffsetInterval",
-    /// `flushDelayOffsetInterval` (ms)
+    /// `flushDelayOffsetInterval` (ms): accepted; rmqd writes delay progress whenever it moves
     flush_delay_offset_interval: u64 = 10_000 => "flushDelayOffsetInterval",
     /// `maxTransferBytesOnMessageInMemory`
     max_transfer_bytes_on_message_in_memory: u64 = 256 * 1024 => "maxTransferBytesOnMessageInMemory",
