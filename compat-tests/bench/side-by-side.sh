@@ -20,7 +20,8 @@ ROUNDS=${ROUNDS:-2}
 QUEUES=${QUEUES:-8}
 FLUSH=${FLUSH:-ASYNC_FLUSH}
 
-cargo build --release --quiet --bin rmqd --bin rmqd-load
+cargo build --release --quiet --bin rmqd
+cargo build --release --quiet -p rmqd-compat-tests --bin rmqd-load
 RMQD=target/release/rmqd
 LOAD=target/release/rmqd-load
 WORK=$(mktemp -d)

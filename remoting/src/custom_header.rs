@@ -30,14 +30,14 @@ pub trait CommandHeader: Sized {
 /// One header field's string conversion.
 pub trait HeaderValue: Sized {
     fn parse_value(s: &str) -> Option<Self>;
-    fn write_value(&self, key: &str, ext: &mut ExtFields);
+    fn write_value(&self, key: &'static str, ext: &mut ExtFields);
 }
 
 impl HeaderValue for String {
     fn parse_value(s: &str) -> Option<Self> {
         Some(s.to_owned())
     }
-    fn write_value(&self, key: &str, ext: &mut ExtFields) {
+    fn write_value(&self, key: &'static str, ext: &mut ExtFields) {
         ext.insert(key, self.as_str());
     }
 }
@@ -46,7 +46,7 @@ impl HeaderValue for bool {
     fn parse_value(s: &str) -> Option<Self> {
         Some(s.trim().eq_ignore_ascii_case("true"))
     }
-    fn write_value(&self, key: &str, ext: &mut ExtFields) {
+    fn write_value(&self, key: &'static str, ext: &mut ExtFields) {
         ext.insert(key, if *self { "true" } else { "false" });
     }
 }
@@ -57,7 +57,7 @@ macro_rules! int_value {
             fn parse_value(s: &str) -> Option<Self> {
                 s.trim().parse().ok()
             }
-            fn write_value(&self, key: &str, ext: &mut ExtFields) {
+            fn write_value(&self, key: &'static str, ext: &mut ExtFields) {
                 ext.insert(key, self.to_string());
             }
         }
@@ -69,7 +69,7 @@ impl<T: HeaderValue> HeaderValue for Option<T> {
     fn parse_value(s: &str) -> Option<Self> {
         T::parse_value(s).map(Some)
     }
-    fn write_value(&self, key: &str, ext: &mut ExtFields) {
+    fn write_value(&self, key: &'static str, ext: &mut ExtFields) {
         if let Some(v) = self {
             v.write_value(key, ext);
         }

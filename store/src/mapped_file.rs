@@ -56,6 +56,8 @@ pub struct MappedFile {
     _file: File,
     wrote: AtomicUsize,
     flushed: AtomicUsize,
+    /// End of the range already faulted in for writing by [`MappedFile::populate_ahead`].
+    populated: AtomicUsize,
     deleted: AtomicBool,
 }
 
@@ -114,6 +116,8 @@ impl MappedFile {
             _file: file,
             wrote: AtomicUsize::new(size),
             flushed: AtomicUsize::new(size),
+            // Nothing to populate in a read-only mapping.
+            populated: AtomicUsize::new(size),
             deleted: AtomicBool::new(false),
         })
     }
@@ -137,6 +141,7 @@ impl MappedFile {
             _file: file,
             wrote: AtomicUsize::new(wrote),
             flushed: AtomicUsize::new(wrote),
+            populated: AtomicUsize::new(0),
             deleted: AtomicBool::new(false),
         })
     }
@@ -210,6 +215,30 @@ impl MappedFile {
             self.map.as_mut_ptr().add(pos),
             len,
         ))
+    }
+
+    /// Whether the faulted-in range ends less than `margin` bytes past the write position.
+    pub fn needs_populate(&self, margin: usize) -> bool {
+        let end = self.size;
+        let populated = self.populated.load(Ordering::Relaxed);
+        populated < end && populated < self.wrote() + margin
+    }
+
+    /// Faults in the pages from the write position to `ahead` bytes past it, writable,
+    /// so that the appending thread does not stop on a page fault (for a new page the
+    /// kernel zero-fills it first: about as much work as writing the page). Returns
+    /// whether anything was populated; a kernel without MADV_POPULATE_WRITE (before
+    /// 5.14) returns an error and the writer simply faults as before.
+    pub fn populate_ahead(&self, ahead: usize) -> std::io::Result<bool> {
+        let from = self.populated.load(Ordering::Relaxed).max(self.wrote()) / PAGE * PAGE;
+        let to = (self.wrote() + ahead).min(self.size);
+        if from >= to {
+            return Ok(false);
+        }
+        self.map
+            .advise_range(memmap2::Advice::PopulateWrite, from, to - from)?;
+        self.populated.fetch_max(to, Ordering::Relaxed);
+        Ok(true)
     }
 
     /// Publishes `len` more bytes written through `writable`.

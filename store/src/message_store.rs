@@ -174,6 +174,8 @@ struct Shared {
     flush_cv: Condvar,
     /// Wakes the cleaner at shutdown.
     idle_cv: Condvar,
+    /// Wakes the page warmer when the writer nears the end of the populated pages.
+    warm_cv: Condvar,
     /// One past the last byte known on disk.
     flushed_tx: watch::Sender<i64>,
     /// One past the last dispatched byte.
@@ -288,6 +290,7 @@ impl MessageStore {
             dispatch_cv: Condvar::new(),
             flush_cv: Condvar::new(),
             idle_cv: Condvar::new(),
+            warm_cv: Condvar::new(),
             flushed_tx,
             dispatched: AtomicI64::new(redispatch_from),
             listener: RwLock::new(None),
@@ -318,6 +321,10 @@ impl MessageStore {
         {
             let s = Arc::clone(&shared);
             threads.push(spawn("store-flusher", Box::new(move || flusher_loop(&s)))?);
+        }
+        {
+            let s = Arc::clone(&shared);
+            threads.push(spawn("store-warmer", Box::new(move || warmer_loop(&s)))?);
         }
         {
             let s = Arc::clone(&shared);
@@ -753,6 +760,7 @@ impl MessageStore {
         self.shared.dispatch_cv.notify_all();
         self.shared.flush_cv.notify_all();
         self.shared.idle_cv.notify_all();
+        self.shared.warm_cv.notify_all();
         for t in threads {
             let _ = t.join();
         }
@@ -951,6 +959,14 @@ fn writer_loop(
             if shared.cfg.flush_disk_type == FlushDiskType::Sync {
                 shared.flush_cv.notify_one();
             }
+            if shared
+                .commitlog
+                .files()
+                .last()
+                .is_some_and(|f| f.needs_populate(WARM_AHEAD / 2))
+            {
+                shared.warm_cv.notify_one();
+            }
         }
         shared.append_started.store(0, Ordering::Relaxed);
         for (reply, result) in replies.drain(..) {
@@ -1050,6 +1066,45 @@ fn append(
         Err(AppendError::File(e)) => {
             tracing::error!(error = %e, "commit log append failed");
             PutResult::failed(PutStatus::UnknownError)
+        }
+    }
+}
+
+/// How far ahead of the write position the warmer keeps the CommitLog's pages faulted in.
+const WARM_AHEAD: usize = 4 << 20;
+
+/// Faults in the CommitLog pages just ahead of the writer, on another core, so that the
+/// appends (and the sends waiting on them) do not stall on first-touch page faults. It
+/// only runs after appends, so an idle broker's resident memory does not grow.
+fn warmer_loop(shared: &Shared) {
+    let mut unsupported = false;
+    loop {
+        {
+            let p = shared.progress.lock().unwrap_or_else(|e| e.into_inner());
+            if p.shutdown {
+                return;
+            }
+            let p = shared
+                .warm_cv
+                .wait_timeout(p, Duration::from_millis(500))
+                .map(|(g, _)| g)
+                .unwrap_or_else(|e| e.into_inner().0);
+            if p.shutdown {
+                return;
+            }
+        }
+        if unsupported {
+            continue;
+        }
+        let Some(file) = shared.commitlog.files().last() else {
+            continue;
+        };
+        if !file.needs_populate(WARM_AHEAD / 2) {
+            continue;
+        }
+        if let Err(e) = file.populate_ahead(WARM_AHEAD) {
+            tracing::debug!(error = %e, "cannot pre-fault CommitLog pages; the writer faults them");
+            unsupported = true;
         }
     }
 }

@@ -153,7 +153,7 @@ impl<'de> Deserialize<'de> for LenientExt {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<LenientExt, A::Error> {
                 let mut ext = ExtFields::with_capacity(m.size_hint().unwrap_or(8));
-                while let Some(k) = m.next_key::<String>()? {
+                while let Some(ExtKey(k)) = m.next_key::<ExtKey>()? {
                     if let Some(v) = m.next_value::<LenientValue>()?.0 {
                         ext.insert(k, v);
                     }
@@ -165,6 +165,25 @@ impl<'de> Deserialize<'de> for LenientExt {
             }
         }
         d.deserialize_any(MapV)
+    }
+}
+
+/// An extFields key, borrowed from the frame and interned when it is a known name.
+struct ExtKey(std::borrow::Cow<'static, str>);
+
+impl<'de> Deserialize<'de> for ExtKey {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = ExtKey;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an extFields key")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<ExtKey, E> {
+                Ok(ExtKey(crate::ext_fields::intern(v)))
+            }
+        }
+        d.deserialize_str(V)
     }
 }
 

@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures::future::BoxFuture;
+use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
 use thiserror::Error;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -218,17 +220,31 @@ pub(crate) async fn read_loop<S>(
     let cancel = conn.shared.cancel.clone();
     // Far enough away to never fire when there is no idle limit.
     let idle = idle_timeout.unwrap_or(Duration::from_secs(100 * 365 * 24 * 3600));
+    let idle_deadline = tokio::time::sleep(idle);
+    tokio::pin!(idle_deadline);
+    // Answers still being worked on (appends, long polls) run here, on the connection's
+    // own task, rather than one spawned task each: a spawn per send costs an allocation
+    // and a trip through the scheduler for every message.
+    let mut later: FuturesUnordered<BoxFuture<'static, Option<RemotingCommand>>> =
+        FuturesUnordered::new();
     loop {
         let next = tokio::select! {
             _ = cancel.cancelled() => break,
-            next = tokio::time::timeout(idle, read.next()) => match next {
-                Ok(next) => next,
-                Err(_) => {
-                    tracing::info!(peer = %conn.peer_addr(), idle_secs = idle.as_secs(), "closing a connection idle for too long");
-                    break;
+            Some(resp) = later.next(), if !later.is_empty() => {
+                if let Some(resp) = resp {
+                    let _ = conn.send(resp).await;
                 }
-            },
+                continue;
+            }
+            _ = &mut idle_deadline => {
+                tracing::info!(peer = %conn.peer_addr(), idle_secs = idle.as_secs(), "closing a connection idle for too long");
+                break;
+            }
+            next = read.next() => next,
         };
+        idle_deadline
+            .as_mut()
+            .reset(tokio::time::Instant::now() + idle);
         match next {
             None => break,
             Some(Err(FrameError::Io(e))) => {
@@ -253,20 +269,31 @@ pub(crate) async fn read_loop<S>(
                     ),
                 }
             }
-            Some(Ok(req)) => dispatch(&conn, &handler, req).await,
+            Some(Ok(req)) => {
+                if let Some(fut) = dispatch(&conn, &handler, req).await {
+                    later.push(fut);
+                }
+            }
         }
     }
     conn.shared.closed.store(true, Ordering::Release);
     // Fail every invocation still waiting on this connection.
     conn.pending().clear();
     handler.on_disconnect(&conn);
+    // Work already handed to the store finishes (its answer cannot be delivered any more,
+    // but an append must not be abandoned halfway through its bookkeeping).
+    if !later.is_empty() {
+        tokio::spawn(async move { while later.next().await.is_some() {} });
+    }
 }
 
+/// Hands a request to the processor. An answer that is ready is queued for writing; one
+/// that is not comes back as a future for the read loop to drive.
 async fn dispatch(
     conn: &ConnectionHandle,
     handler: &Arc<dyn RequestHandler>,
     req: RemotingCommand,
-) {
+) -> Option<BoxFuture<'static, Option<RemotingCommand>>> {
     let oneway = req.is_oneway();
     let opaque = req.opaque;
     let code = req.code;
@@ -292,25 +319,26 @@ async fn dispatch(
             if let (Some(resp), false) = (resp, oneway) {
                 let _ = conn.send(resp).await;
             }
+            None
         }
-        Ok(Reply::Later(fut)) => {
-            let conn = conn.clone();
-            tokio::spawn(async move {
-                let resp = match AssertUnwindSafe(fut).catch_unwind().await {
-                    Ok(resp) => resp,
-                    Err(_) => failure(),
-                };
-                if let (Some(resp), false) = (resp, oneway) {
-                    let _ = conn.send(resp).await;
-                }
-            });
-        }
+        Ok(Reply::Later(fut)) => Some(Box::pin(async move {
+            let resp = match AssertUnwindSafe(fut).catch_unwind().await {
+                Ok(resp) => resp,
+                Err(_) => failure(),
+            };
+            if oneway {
+                None
+            } else {
+                resp
+            }
+        })),
         Err(_) => {
             if !oneway {
                 if let Some(resp) = failure() {
                     let _ = conn.send(resp).await;
                 }
             }
+            None
         }
     }
 }
