@@ -269,6 +269,30 @@ pub fn pull(
     (f.code, msgs)
 }
 
+/// Pulls at `offset` until something is there: a message just appended reaches its
+/// consume queue a moment after the send is answered (dispatch is asynchronous, as in
+/// the Java broker, which answers such a pull with PULL_NOT_FOUND too).
+pub fn pull_when_there(
+    c: &mut Conn,
+    group: &str,
+    topic: &str,
+    queue: i32,
+    offset: i64,
+) -> Vec<Pulled> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (code, msgs) = pull(c, group, topic, queue, offset, 32);
+        if code == 0 && !msgs.is_empty() {
+            return msgs;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "nothing at {topic}/{queue} offset {offset} (last code {code})"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Pulls everything in `topic`/`queue` from `from` on.
 pub fn pull_all(c: &mut Conn, group: &str, topic: &str, queue: i32, from: i64) -> Vec<Pulled> {
     let mut out = Vec::new();

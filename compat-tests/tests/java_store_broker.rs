@@ -160,21 +160,19 @@ fn retry_dlq_offsets_and_transactions_continue_from_a_java_store() {
         b"retry-3",
     );
     assert_eq!((f.code, f.ext_i64("queueOffset")), (0, 3), "{}", f.remark);
-    let (code, msgs) = wire::pull(&mut c, "FixtureGroupRetry", "RetryTopic", 0, 3, 32);
-    assert_eq!(code, 0);
+    let msgs = wire::pull_when_there(&mut c, "FixtureGroupRetry", "RetryTopic", 0, 3);
     let first = msgs.first().expect("retry-3").clone();
     assert_eq!(
         wire::send_back(&mut c, "FixtureGroupRetry", &first, 1, 1).code,
         0
     );
     wait_for_count(&r, "%RETRY%FixtureGroupRetry", 4);
-    let (_, msgs) = wire::pull(
+    let msgs = wire::pull_when_there(
         &mut c,
         "FixtureGroupRetry",
         "%RETRY%FixtureGroupRetry",
         0,
         3,
-        32,
     );
     let retried = msgs.first().expect("retried retry-3").clone();
     assert_eq!(

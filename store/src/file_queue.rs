@@ -64,7 +64,22 @@ impl FileQueue {
         configured_size: usize,
         read_only: bool,
     ) -> Result<Self, QueueLoadError> {
-        let listed = list_files(dir)?;
+        let mut listed = list_files(dir)?;
+        // A file is created empty and sized right after; an empty one is what a crash in
+        // between leaves. It holds nothing, so it is dropped (the Java broker refuses to
+        // start on it instead), and the queue goes on as if it had never been created.
+        listed.retain(|(_, path, len)| {
+            if *len != 0 {
+                return true;
+            }
+            tracing::warn!(file = %path.display(), "empty file left by an interrupted creation; removed");
+            if !read_only {
+                if let Err(e) = std::fs::remove_file(path) {
+                    tracing::warn!(file = %path.display(), error = %e, "could not remove it");
+                }
+            }
+            false
+        });
         let mut file_size = configured_size;
         if let Some((_, _, len)) = listed.first() {
             file_size = *len as usize;

@@ -471,3 +471,51 @@ fn rmqd_writes_the_java_records_field_by_field() {
     }
     assert_eq!(compared, 200);
 }
+
+/// A crash between creating a file and sizing it leaves an empty file behind (the
+/// dispatcher creating a consume queue, the writer rolling the commit log). Opening the
+/// store drops such files, and the queues they would have started work as new ones.
+#[test]
+fn files_left_empty_by_an_interrupted_creation_are_dropped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rt = runtime();
+    {
+        let (store, _) = MessageStore::open(small_config(dir.path())).expect("open");
+        for i in 0..10 {
+            assert_eq!(
+                rt.block_on(store.put(msg("T", 0, i))).status,
+                PutStatus::PutOk
+            );
+        }
+        assert!(store.wait_dispatched(Duration::from_secs(10)));
+        store.shutdown();
+    }
+    let empty = [
+        "commitlog/00000000000000065536",
+        "consumequeue/T/0/00000000000000001000",
+        "consumequeue/S/2/00000000000000000000",
+    ];
+    for p in empty {
+        let path = dir.path().join(p);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::File::create(&path).expect("empty file");
+    }
+    let (store, _) = MessageStore::open(small_config(dir.path())).expect("reopen");
+    assert_eq!(all_bodies(&store, "T", 0).len(), 10);
+    // The new queue takes messages, and the commit log rolls into a properly sized file.
+    let n = 300;
+    for i in 0..n {
+        let r = rt.block_on(store.put(msg("S", 2, i)));
+        assert_eq!((r.status, r.queue_offset), (PutStatus::PutOk, i as i64));
+    }
+    assert!(store.wait_dispatched(Duration::from_secs(10)));
+    assert!(store.commitlog_max_offset() > 65_536, "rolled");
+    assert_eq!(all_bodies(&store, "S", 2).len(), n);
+    assert_eq!(all_bodies(&store, "T", 0).len(), 10);
+    for p in empty {
+        // Gone, or created again at its full size once needed.
+        if let Ok(m) = std::fs::metadata(dir.path().join(p)) {
+            assert_ne!(m.len(), 0, "{p} still empty");
+        }
+    }
+}
