@@ -72,7 +72,7 @@ run_rmqd() { # $1 round
   PIDS+=($!)
   wait_port 31911
   "$LOAD" --broker 127.0.0.1:31911 --producers "$PRODUCERS" --size "$SIZE" \
-    --seconds "$SECONDS_PER_RUN" --topic BenchmarkTest --queues "$QUEUES" | sed 's/^{/{"broker":"rmqd",/'
+    --seconds "$SECONDS_PER_RUN" --topic LoadTest --queues "$QUEUES" | sed 's/^{/{"broker":"rmqd",/'
   stop_all
 }
 
@@ -89,7 +89,7 @@ run_peer() { # $1 round
   wait_port 32911
   sleep 2 # its registration with the name server
   "$LOAD" --broker 127.0.0.1:32911 --producers "$PRODUCERS" --size "$SIZE" \
-    --seconds "$SECONDS_PER_RUN" --topic BenchmarkTest --queues "$QUEUES" | sed 's/^{/{"broker":"peer",/'
+    --seconds "$SECONDS_PER_RUN" --topic LoadTest --queues "$QUEUES" | sed 's/^{/{"broker":"peer",/'
   stop_all
 }
 

@@ -21,6 +21,12 @@ pub fn update_and_create_topic(
 ) -> Outcome<RemotingCommand> {
     let h: CreateTopicRequestHeader = req.decode_header()?;
     validate_topic(&h.topic, &ctx.config.broker_cluster_name)?;
+    if super::topics::is_system_topic(&h.topic) {
+        return Err(Refusal::system(format!(
+            "The topic[{}] is conflict with system topic.",
+            h.topic
+        )));
+    }
     let tc = TopicConfig {
         topic_name: h.topic.clone(),
         read_queue_nums: h.read_queue_nums,

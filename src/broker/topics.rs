@@ -215,13 +215,20 @@ pub fn validate_topic(topic: &str, cluster: &str) -> Result<(), super::context::
     Ok(())
 }
 
-/// Topics clients may not send to directly.
+/// Topics clients may not send to directly (`TopicValidator.NOT_ALLOWED_SEND_TOPIC_SET`).
 pub fn send_forbidden(topic: &str) -> bool {
     matches!(
         topic,
-        SCHEDULE_TOPIC | "RMQ_SYS_TRANS_HALF_TOPIC" | "RMQ_SYS_TRANS_OP_HALF_TOPIC"
+        SCHEDULE_TOPIC
+            | "RMQ_SYS_TRANS_HALF_TOPIC"
+            | "RMQ_SYS_TRANS_OP_HALF_TOPIC"
+            | TRANS_CHECK_MAX_TIME_TOPIC
+            | SELF_TEST_TOPIC
+            | OFFSET_MOVED_EVENT
     )
 }
+
+const TRANS_CHECK_MAX_TIME_TOPIC: &str = "TRANS_CHECK_MAX_TIME_TOPIC";
 
 pub fn is_system_topic(topic: &str) -> bool {
     matches!(
@@ -234,6 +241,7 @@ pub fn is_system_topic(topic: &str) -> bool {
             | "RMQ_SYS_TRANS_HALF_TOPIC"
             | "RMQ_SYS_TRANS_OP_HALF_TOPIC"
             | "RMQ_SYS_TRACE_TOPIC"
+            | TRANS_CHECK_MAX_TIME_TOPIC
     ) || topic.starts_with("rmq_sys_")
 }
 

@@ -5,7 +5,7 @@
 //! broker under test serves the same queues.
 //!
 //! rmqd-load --broker 127.0.0.1:10911 [--producers 64] [--size 1024] [--seconds 10]
-//!           [--topic BenchmarkTest] [--queues 8]
+//!           [--topic LoadTest] [--queues 8]
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -32,7 +32,7 @@ fn parse_args() -> Result<Args, String> {
         producers: 64,
         size: 1024,
         seconds: 10,
-        topic: "BenchmarkTest".into(),
+        topic: "LoadTest".into(),
         queues: 8,
     };
     let mut it = std::env::args().skip(1);
