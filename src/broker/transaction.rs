@@ -169,8 +169,8 @@ pub async fn run_checker(ctx: Arc<BrokerContext>, shutdown: CancellationToken) {
 }
 
 /// Half-queue offsets that an op record says are decided, reading the op queue from the
-/// checker's committed op offset.
-fn decided_offsets(ctx: &BrokerContext, queue_id: i32) -> HashSet<i64> {
+/// checker's committed op offset, and the op-queue offset read up to.
+fn decided_offsets(ctx: &BrokerContext, queue_id: i32) -> (HashSet<i64>, i64) {
     let mut done = HashSet::new();
     let from = ctx
         .offsets
@@ -191,7 +191,7 @@ fn decided_offsets(ctx: &BrokerContext, queue_id: i32) -> HashSet<i64> {
             }
         }
     }
-    done
+    (done, max)
 }
 
 pub async fn check_once(ctx: &Arc<BrokerContext>) {
@@ -200,7 +200,7 @@ pub async fn check_once(ctx: &Arc<BrokerContext>) {
     if max == 0 {
         return;
     }
-    let decided = decided_offsets(ctx, queue_id);
+    let (decided, op_read_to) = decided_offsets(ctx, queue_id);
     let min = ctx.store.min_offset_in_queue(HALF_TOPIC, queue_id);
     let start = ctx
         .offsets
@@ -275,12 +275,12 @@ pub async fn check_once(ctx: &Arc<BrokerContext>) {
         ctx.offsets
             .commit(CHECK_GROUP, HALF_TOPIC, queue_id, offset);
     }
-    // Op records up to the op queue's end refer to half offsets below `offset` or to
-    // renewed copies; advancing over them is safe once everything they name is passed.
-    let op_max = ctx.store.max_offset_in_queue(OP_HALF_TOPIC, queue_id);
-    if decided.iter().all(|o| *o < offset) && op_max > 0 {
+    // The op records read at the start of this run name half offsets below `offset`, so
+    // they are not needed again. Only those: an answer to a check sent during this run
+    // lands after them, and skipping it would check (and could commit) that half again.
+    if decided.iter().all(|o| *o < offset) && op_read_to > 0 {
         ctx.offsets
-            .commit(CHECK_GROUP, OP_HALF_TOPIC, queue_id, op_max);
+            .commit(CHECK_GROUP, OP_HALF_TOPIC, queue_id, op_read_to);
     }
 }
 
