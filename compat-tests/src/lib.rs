@@ -243,24 +243,12 @@ fn exchange(addr: &str, code: i32, ext: &[(&str, &str)], body: &[u8]) -> (Value,
         .collect();
     let header = serde_json::json!({
         "code": code, "language": "JAVA", "version": 409, "opaque": 1, "flag": 0, "extFields": ext
-    })
-    .to_string();
+    });
     let mut s = TcpStream::connect(addr).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");
-    let mut frame = Vec::new();
-    frame.extend_from_slice(&((4 + header.len() + body.len()) as u32).to_be_bytes());
-    frame.extend_from_slice(&(header.len() as u32).to_be_bytes());
-    frame.extend_from_slice(header.as_bytes());
-    frame.extend_from_slice(body);
-    s.write_all(&frame).expect("send");
-    let mut len = [0u8; 4];
-    s.read_exact(&mut len).expect("reply length");
-    let mut buf = vec![0u8; u32::from_be_bytes(len) as usize];
-    s.read_exact(&mut buf).expect("reply");
-    let hlen = (u32::from_be_bytes(buf[..4].try_into().expect("w")) & 0xFF_FFFF) as usize;
-    let h: Value = serde_json::from_slice(&buf[4..4 + hlen]).expect("json header");
-    (h, buf[4 + hlen..].to_vec())
+    s.write_all(&wire::json_frame(&header, body)).expect("send");
+    wire::read_frame(&mut s)
 }
 
 /// UPDATE_AND_CREATE_TOPIC (17) on the broker, perm 6.

@@ -11,6 +11,38 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 
+/// A frame with a JSON header: length word, header length word, header, body.
+pub fn json_frame(header: &Value, body: &[u8]) -> Vec<u8> {
+    let header = header.to_string();
+    let mut frame = Vec::with_capacity(8 + header.len() + body.len());
+    frame.extend_from_slice(&((4 + header.len() + body.len()) as u32).to_be_bytes());
+    frame.extend_from_slice(&(header.len() as u32).to_be_bytes());
+    frame.extend_from_slice(header.as_bytes());
+    frame.extend_from_slice(body);
+    frame
+}
+
+/// Reads the rest of a frame whose length word was `len`: its JSON header and its body.
+pub fn read_frame_after_length(r: &mut impl Read, len: [u8; 4]) -> (Value, Vec<u8>) {
+    let mut buf = vec![0u8; u32::from_be_bytes(len) as usize];
+    r.read_exact(&mut buf).expect("frame");
+    let word: [u8; 4] = buf
+        .get(..4)
+        .and_then(|w| w.try_into().ok())
+        .expect("header length word");
+    let hlen = (u32::from_be_bytes(word) & 0xFF_FFFF) as usize;
+    let header: Value = serde_json::from_slice(&buf[4..4 + hlen]).expect("JSON header");
+    let body = buf.split_off(4 + hlen);
+    (header, body)
+}
+
+/// Reads one whole frame: its JSON header and its body.
+pub fn read_frame(r: &mut impl Read) -> (Value, Vec<u8>) {
+    let mut len = [0u8; 4];
+    r.read_exact(&mut len).expect("frame length");
+    read_frame_after_length(r, len)
+}
+
 /// One frame read from the broker.
 #[derive(Debug, Clone)]
 pub struct Frame {
@@ -65,13 +97,8 @@ impl Conn {
         let header = serde_json::json!({
             "code": code, "language": "JAVA", "version": 409, "opaque": opaque,
             "flag": flag, "extFields": ext
-        })
-        .to_string();
-        let mut frame = Vec::with_capacity(8 + header.len() + body.len());
-        frame.extend_from_slice(&((4 + header.len() + body.len()) as u32).to_be_bytes());
-        frame.extend_from_slice(&(header.len() as u32).to_be_bytes());
-        frame.extend_from_slice(header.as_bytes());
-        frame.extend_from_slice(body);
+        });
+        let frame = json_frame(&header, body);
         self.stream.write_all(&frame).expect("write frame");
     }
 
@@ -97,17 +124,14 @@ impl Conn {
         self.stream
             .set_read_timeout(Some(Duration::from_secs(30)))
             .expect("timeout");
-        let mut buf = vec![0u8; u32::from_be_bytes(len) as usize];
-        self.stream.read_exact(&mut buf).expect("frame");
-        let hlen = (u32::from_be_bytes(buf[..4].try_into().expect("4 bytes")) & 0xFF_FFFF) as usize;
-        let h: Value = serde_json::from_slice(&buf[4..4 + hlen]).expect("JSON header");
+        let (h, body) = read_frame_after_length(&mut self.stream, len);
         Some(Frame {
             code: h["code"].as_i64().unwrap_or(-1),
             opaque: h["opaque"].as_i64().unwrap_or(-1),
             flag: h["flag"].as_i64().unwrap_or(0),
             remark: h["remark"].as_str().unwrap_or("").to_string(),
             ext: h["extFields"].as_object().cloned().unwrap_or_default(),
-            body: buf[4 + hlen..].to_vec(),
+            body,
         })
     }
 
@@ -156,6 +180,19 @@ impl Conn {
             }
         }
     }
+}
+
+/// The properties of a transactional half message of `group` with unique key `id`, and
+/// `extra` pairs.
+pub fn half_properties(group: &str, id: &str, extra: &[(&str, &str)]) -> String {
+    let mut pairs = vec![
+        ("TRAN_MSG", "true"),
+        ("PGROUP", group),
+        ("UNIQ_KEY", id),
+        ("WAIT", "true"),
+    ];
+    pairs.extend_from_slice(extra);
+    properties(&pairs)
 }
 
 /// The properties string of a message: `k\u{1}v\u{2}` pairs.

@@ -223,13 +223,7 @@ struct Half {
 }
 
 fn send_half(c: &mut Conn, topic: &str, group: &str, id: &str) -> Half {
-    let props = wire::properties(&[
-        ("TRAN_MSG", "true"),
-        ("PGROUP", group),
-        ("KEYS", id),
-        ("UNIQ_KEY", id),
-        ("WAIT", "true"),
-    ]);
+    let props = wire::half_properties(group, id, &[("KEYS", id)]);
     let f = send_ok(c, topic, PREPARED, &props, id);
     let (_, commit_log_offset) =
         rmqd_store::record::decode_offset_msg_id(&f.ext("msgId")).expect("offsetMsgId");

@@ -6,6 +6,7 @@ use std::io::{BufReader, Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
+use rmqd_compat_tests::wire;
 use rmqd_compat_tests::{create_topic, max_offset, Rmqd};
 use serde_json::Value;
 
@@ -20,23 +21,12 @@ fn send_frame(topic: &str, i: usize, body: &[u8]) -> Vec<u8> {
             "i": format!("UNIQ_KEY\u{1}flow-{i}\u{2}WAIT\u{1}true"),
             "j": "0", "k": "false", "m": "false"
         }
-    })
-    .to_string();
-    let mut f = Vec::with_capacity(8 + header.len() + body.len());
-    f.extend_from_slice(&((4 + header.len() + body.len()) as u32).to_be_bytes());
-    f.extend_from_slice(&(header.len() as u32).to_be_bytes());
-    f.extend_from_slice(header.as_bytes());
-    f.extend_from_slice(body);
-    f
+    });
+    wire::json_frame(&header, body)
 }
 
 fn read_header(r: &mut impl Read) -> Value {
-    let mut len = [0u8; 4];
-    r.read_exact(&mut len).expect("reply length");
-    let mut buf = vec![0u8; u32::from_be_bytes(len) as usize];
-    r.read_exact(&mut buf).expect("reply");
-    let hlen = (u32::from_be_bytes(buf[..4].try_into().expect("word")) & 0xFF_FFFF) as usize;
-    serde_json::from_slice(&buf[4..4 + hlen]).expect("json header")
+    wire::read_frame(r).0
 }
 
 #[test]

@@ -194,14 +194,11 @@ fn retry_dlq_offsets_and_transactions_continue_from_a_java_store() {
     let group = "FixtureTxProducerGroup";
     let mut p = Conn::connect(&r.broker());
     wire::heartbeat_producer(&mut p, "127.0.0.1@fixture-tx", group);
-    let props = wire::properties(&[
-        ("TRAN_MSG", "true"),
-        ("PGROUP", group),
-        ("KEYS", "txkey-tx-unknown-3"),
-        ("TAGS", "TagTx"),
-        ("UNIQ_KEY", "RMQDTX3"),
-        ("WAIT", "true"),
-    ]);
+    let props = wire::half_properties(
+        group,
+        "RMQDTX3",
+        &[("KEYS", "txkey-tx-unknown-3"), ("TAGS", "TagTx")],
+    );
     let f = wire::send(&mut p, group, "TxTopic", 0, 0x4, &props, b"tx-unknown-3");
     assert_eq!((f.code, f.ext_i64("queueOffset")), (0, 5), "{}", f.remark);
     let deadline = Instant::now() + Duration::from_secs(15);

@@ -18,12 +18,7 @@ fn an_unanswered_half_is_checked_transaction_check_max_times_then_discarded() {
     create_topic(&r.broker(), topic, 1);
     let mut p = Conn::connect(&r.broker());
     wire::heartbeat_producer(&mut p, "127.0.0.1@tx-check-max", group);
-    let props = wire::properties(&[
-        ("TRAN_MSG", "true"),
-        ("PGROUP", group),
-        ("UNIQ_KEY", "TXMAX1"),
-        ("WAIT", "true"),
-    ]);
+    let props = wire::half_properties(group, "TXMAX1", &[]);
     let f = wire::send(&mut p, group, topic, 0, 0x4, &props, b"never-answered");
     assert_eq!(f.code, 0, "{}", f.remark);
     // Three checks come about half a second apart; after the third nothing more.
@@ -61,12 +56,7 @@ fn answers_arriving_during_a_check_run_end_the_checks() {
     let n = 30;
     for i in 0..n {
         let id = format!("TXRUN{i:03}");
-        let props = wire::properties(&[
-            ("TRAN_MSG", "true"),
-            ("PGROUP", group),
-            ("UNIQ_KEY", &id),
-            ("WAIT", "true"),
-        ]);
+        let props = wire::half_properties(group, &id, &[]);
         let f = wire::send(&mut p, group, topic, 0, 0x4, &props, id.as_bytes());
         assert_eq!(f.code, 0, "{}", f.remark);
     }
