@@ -684,6 +684,8 @@ client_tests!(py_cpp2, Client::PyCpp2, [
 ]);
 
 client_tests!(node_ali_ons, Client::Node, [
+    // ali-ons has no oneway or batch send: async only.
+    s2_async_oneway_batch => |c| super::s2_async_oneway_batch(c, &["async"]),
     retry_once => super::retry_once,
     retry_to_dlq => super::retry_to_dlq,
     s1_sync_send_and_consume => super::s1_sync_send_and_consume,
