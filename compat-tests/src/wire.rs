@@ -382,7 +382,27 @@ pub fn heartbeat_producer(c: &mut Conn, client_id: &str, group: &str) {
     assert_eq!(f.code, 0, "heartbeat: {}", f.remark);
 }
 
-/// END_TRANSACTION (37), oneway as the clients send it. `decision`: 8 commit, 12 rollback.
+/// Message sysFlag / END_TRANSACTION values of a transaction (`MessageSysFlag`).
+pub const PREPARED: i32 = 0x4;
+pub const COMMIT: i32 = 0x8;
+pub const ROLLBACK: i32 = 0xC;
+
+/// Answers a CHECK_TRANSACTION_STATE request with END_TRANSACTION from the check, naming
+/// the (renewed) half message the check named.
+pub fn answer_check(c: &mut Conn, group: &str, check: &Frame, decision: i32) {
+    end_transaction(
+        c,
+        group,
+        check.ext_i64("tranStateTableOffset"),
+        check.ext_i64("commitLogOffset"),
+        decision,
+        true,
+        &check.ext("msgId"),
+        &check.ext("transactionId"),
+    );
+}
+
+/// END_TRANSACTION (37), oneway as the clients send it. `decision`: [`COMMIT`] or [`ROLLBACK`].
 #[allow(clippy::too_many_arguments)]
 pub fn end_transaction(
     c: &mut Conn,

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use rmqd_compat_tests::wire::{self, Conn, Frame};
+use rmqd_compat_tests::wire::{self, Conn, Frame, COMMIT, PREPARED, ROLLBACK};
 use rmqd_compat_tests::{create_topic, max_offset, Rmqd};
 
 #[derive(Debug, Clone, Copy)]
@@ -212,10 +212,6 @@ fn retry_and_dlq_across_kills() {
 // ---------------------------------------------------------------------------------------
 // Transactions
 
-const PREPARED: i32 = 0x4;
-const COMMIT: i32 = 0x8;
-const ROLLBACK: i32 = 0xC;
-
 struct Half {
     id: String,
     queue_offset: i64,
@@ -287,16 +283,7 @@ fn transactions_across_a_restart(how: Stop) {
         let id = req.ext("msgId");
         *checked.entry(id.clone()).or_default() += 1;
         let decision = if id == "TXC" { COMMIT } else { ROLLBACK };
-        wire::end_transaction(
-            &mut p,
-            group,
-            req.ext_i64("tranStateTableOffset"),
-            req.ext_i64("commitLogOffset"),
-            decision,
-            true,
-            &id,
-            &req.ext("transactionId"),
-        );
+        wire::answer_check(&mut p, group, &req, decision);
     }
     // Decided halves are not asked about again.
     let quiet_until = Instant::now() + Duration::from_secs(4);

@@ -199,7 +199,15 @@ fn retry_dlq_offsets_and_transactions_continue_from_a_java_store() {
         "RMQDTX3",
         &[("KEYS", "txkey-tx-unknown-3"), ("TAGS", "TagTx")],
     );
-    let f = wire::send(&mut p, group, "TxTopic", 0, 0x4, &props, b"tx-unknown-3");
+    let f = wire::send(
+        &mut p,
+        group,
+        "TxTopic",
+        0,
+        wire::PREPARED,
+        &props,
+        b"tx-unknown-3",
+    );
     assert_eq!((f.code, f.ext_i64("queueOffset")), (0, 5), "{}", f.remark);
     let deadline = Instant::now() + Duration::from_secs(15);
     let mut checks = Vec::new();
@@ -216,16 +224,7 @@ fn retry_dlq_offsets_and_transactions_continue_from_a_java_store() {
         }
     }
     let check = checks[0].clone();
-    wire::end_transaction(
-        &mut p,
-        group,
-        check.ext_i64("tranStateTableOffset"),
-        check.ext_i64("commitLogOffset"),
-        0x8,
-        true,
-        &check.ext("msgId"),
-        &check.ext("transactionId"),
-    );
+    wire::answer_check(&mut p, group, &check, wire::COMMIT);
     let quiet_until = Instant::now() + Duration::from_secs(3);
     while let Some(req) = p.next_request(quiet_until.saturating_duration_since(Instant::now())) {
         if req.code == 39 {

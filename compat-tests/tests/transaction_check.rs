@@ -19,7 +19,15 @@ fn an_unanswered_half_is_checked_transaction_check_max_times_then_discarded() {
     let mut p = Conn::connect(&r.broker());
     wire::heartbeat_producer(&mut p, "127.0.0.1@tx-check-max", group);
     let props = wire::half_properties(group, "TXMAX1", &[]);
-    let f = wire::send(&mut p, group, topic, 0, 0x4, &props, b"never-answered");
+    let f = wire::send(
+        &mut p,
+        group,
+        topic,
+        0,
+        wire::PREPARED,
+        &props,
+        b"never-answered",
+    );
     assert_eq!(f.code, 0, "{}", f.remark);
     // Three checks come about half a second apart; after the third nothing more.
     let until = Instant::now() + Duration::from_secs(6);
@@ -57,7 +65,15 @@ fn answers_arriving_during_a_check_run_end_the_checks() {
     for i in 0..n {
         let id = format!("TXRUN{i:03}");
         let props = wire::half_properties(group, &id, &[]);
-        let f = wire::send(&mut p, group, topic, 0, 0x4, &props, id.as_bytes());
+        let f = wire::send(
+            &mut p,
+            group,
+            topic,
+            0,
+            wire::PREPARED,
+            &props,
+            id.as_bytes(),
+        );
         assert_eq!(f.code, 0, "{}", f.remark);
     }
     let mut checks: std::collections::BTreeMap<String, usize> = Default::default();
@@ -74,16 +90,7 @@ fn answers_arriving_during_a_check_run_end_the_checks() {
         }
         quiet_since = Instant::now();
         *checks.entry(req.ext("msgId")).or_default() += 1;
-        wire::end_transaction(
-            &mut p,
-            group,
-            req.ext_i64("tranStateTableOffset"),
-            req.ext_i64("commitLogOffset"),
-            0x8,
-            true,
-            &req.ext("msgId"),
-            &req.ext("transactionId"),
-        );
+        wire::answer_check(&mut p, group, &req, wire::COMMIT);
     }
     let repeated: Vec<_> = checks.iter().filter(|(_, c)| **c > 1).collect();
     assert!(

@@ -68,12 +68,19 @@ impl FromIterator<(String, String)> for ExtFields {
 /// A received key as a static string when it is a header name rmqd knows, so storing it
 /// costs nothing; anything else is copied.
 pub fn intern(key: &str) -> Cow<'static, str> {
-    KNOWN_KEYS
-        .binary_search(&key)
-        .ok()
-        .and_then(|i| KNOWN_KEYS.get(i))
-        .map(|k| Cow::Borrowed(*k))
+    known(key)
+        .map(Cow::Borrowed)
         .unwrap_or_else(|| Cow::Owned(key.to_owned()))
+}
+
+/// [`intern`] for a key the decoder already owns: an unknown one is kept, not copied.
+pub fn intern_owned(key: String) -> Cow<'static, str> {
+    known(&key).map(Cow::Borrowed).unwrap_or(Cow::Owned(key))
+}
+
+fn known(key: &str) -> Option<&'static str> {
+    let i = KNOWN_KEYS.binary_search(&key).ok()?;
+    KNOWN_KEYS.get(i).copied()
 }
 
 /// The header names of the requests clients send most (SEND_MESSAGE_V2's one-letter names,
@@ -132,5 +139,10 @@ mod tests {
         assert!(matches!(intern("topic"), Cow::Borrowed("topic")));
         assert!(matches!(intern("MSG_REGION"), Cow::Borrowed(_)));
         assert!(matches!(intern("someOtherKey"), Cow::Owned(_)));
+        assert!(matches!(
+            intern_owned("topic".into()),
+            Cow::Borrowed("topic")
+        ));
+        assert!(matches!(intern_owned("x".into()), Cow::Owned(_)));
     }
 }

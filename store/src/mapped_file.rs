@@ -217,28 +217,22 @@ impl MappedFile {
         ))
     }
 
-    /// Whether the faulted-in range ends less than `margin` bytes past the write position.
-    pub fn needs_populate(&self, margin: usize) -> bool {
-        let end = self.size;
-        let populated = self.populated.load(Ordering::Relaxed);
-        populated < end && populated < self.wrote() + margin
-    }
-
     /// Faults in the pages from the write position to `ahead` bytes past it, writable,
     /// so that the appending thread does not stop on a page fault (for a new page the
-    /// kernel zero-fills it first: about as much work as writing the page). Returns
-    /// whether anything was populated; a kernel without MADV_POPULATE_WRITE (before
-    /// 5.14) returns an error and the writer simply faults as before.
-    pub fn populate_ahead(&self, ahead: usize) -> std::io::Result<bool> {
-        let from = self.populated.load(Ordering::Relaxed).max(self.wrote()) / PAGE * PAGE;
+    /// kernel zero-fills it first: about as much work as writing the page). Returns the
+    /// end of the populated range; a kernel without MADV_POPULATE_WRITE (before 5.14)
+    /// returns an error and the writer simply faults as before.
+    pub fn populate_ahead(&self, ahead: usize) -> std::io::Result<usize> {
+        let populated = self.populated.load(Ordering::Relaxed);
+        let from = populated.max(self.wrote()) / PAGE * PAGE;
         let to = (self.wrote() + ahead).min(self.size);
         if from >= to {
-            return Ok(false);
+            return Ok(populated);
         }
         self.map
             .advise_range(memmap2::Advice::PopulateWrite, from, to - from)?;
         self.populated.fetch_max(to, Ordering::Relaxed);
-        Ok(true)
+        Ok(to)
     }
 
     /// Publishes `len` more bytes written through `writable`.

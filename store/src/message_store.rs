@@ -174,8 +174,12 @@ struct Shared {
     flush_cv: Condvar,
     /// Wakes the cleaner at shutdown.
     idle_cv: Condvar,
-    /// Wakes the page warmer when the writer nears the end of the populated pages.
+    /// Wakes the page warmer once the CommitLog end passes `warm_at`.
     warm_cv: Condvar,
+    /// CommitLog offset from which the warmer wants waking (its populated end less a
+    /// margin); just past the recovered end until the first append, `i64::MAX` where
+    /// pre-faulting is unsupported.
+    warm_at: AtomicI64,
     /// One past the last byte known on disk.
     flushed_tx: watch::Sender<i64>,
     /// One past the last dispatched byte.
@@ -291,6 +295,7 @@ impl MessageStore {
             flush_cv: Condvar::new(),
             idle_cv: Condvar::new(),
             warm_cv: Condvar::new(),
+            warm_at: AtomicI64::new(scan.end + 1),
             flushed_tx,
             dispatched: AtomicI64::new(redispatch_from),
             listener: RwLock::new(None),
@@ -951,6 +956,7 @@ fn writer_loop(
         if appended {
             let mut p = shared.progress.lock().unwrap_or_else(|e| e.into_inner());
             p.written = shared.commitlog.max_offset();
+            let written = p.written;
             if let Some((_, r)) = replies.last() {
                 p.last_store_ts = p.last_store_ts.max(r.store_timestamp);
             }
@@ -959,12 +965,7 @@ fn writer_loop(
             if shared.cfg.flush_disk_type == FlushDiskType::Sync {
                 shared.flush_cv.notify_one();
             }
-            if shared
-                .commitlog
-                .files()
-                .last()
-                .is_some_and(|f| f.needs_populate(WARM_AHEAD / 2))
-            {
+            if written >= shared.warm_at.load(Ordering::Relaxed) {
                 shared.warm_cv.notify_one();
             }
         }
@@ -1077,7 +1078,6 @@ const WARM_AHEAD: usize = 4 << 20;
 /// appends (and the sends waiting on them) do not stall on first-touch page faults. It
 /// only runs after appends, so an idle broker's resident memory does not grow.
 fn warmer_loop(shared: &Shared) {
-    let mut unsupported = false;
     loop {
         {
             let p = shared.progress.lock().unwrap_or_else(|e| e.into_inner());
@@ -1092,20 +1092,24 @@ fn warmer_loop(shared: &Shared) {
             if p.shutdown {
                 return;
             }
-        }
-        if unsupported {
-            continue;
+            // Only appends move the end past the mark: an idle broker stays as small as it is.
+            if p.written < shared.warm_at.load(Ordering::Relaxed) {
+                continue;
+            }
         }
         let Some(file) = shared.commitlog.files().last() else {
             continue;
         };
-        if !file.needs_populate(WARM_AHEAD / 2) {
-            continue;
-        }
-        if let Err(e) = file.populate_ahead(WARM_AHEAD) {
-            tracing::debug!(error = %e, "cannot pre-fault CommitLog pages; the writer faults them");
-            unsupported = true;
-        }
+        let next = match file.populate_ahead(WARM_AHEAD) {
+            // A fully populated file: wake again when the writer rolls into the next.
+            Ok(end) if end >= file.size() => file.start() as i64 + file.size() as i64,
+            Ok(end) => (file.start() + end as u64) as i64 - (WARM_AHEAD / 2) as i64,
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot pre-fault CommitLog pages; the writer faults them");
+                i64::MAX
+            }
+        };
+        shared.warm_at.store(next, Ordering::Relaxed);
     }
 }
 

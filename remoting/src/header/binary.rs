@@ -52,7 +52,7 @@ fn decode_ext(block: &[u8], base: usize) -> Result<ExtFields, HeaderDecodeError>
         let value = r.string(value_len).map_err(|e| shift(e, base))?;
         // Java turns zero-length strings into null and null entries vanish from the map.
         if let (Some(k), Some(v)) = (key, value) {
-            ext.insert(crate::ext_fields::intern(&k), v);
+            ext.insert(crate::ext_fields::intern_owned(k), v);
         }
     }
     Ok(ext)

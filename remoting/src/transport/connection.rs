@@ -2,6 +2,7 @@
 //! pending invocations, and a handle to send on it.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
@@ -225,8 +226,7 @@ pub(crate) async fn read_loop<S>(
     // Answers still being worked on (appends, long polls) run here, on the connection's
     // own task, rather than one spawned task each: a spawn per send costs an allocation
     // and a trip through the scheduler for every message.
-    let mut later: FuturesUnordered<BoxFuture<'static, Option<RemotingCommand>>> =
-        FuturesUnordered::new();
+    let mut later = FuturesUnordered::new();
     loop {
         let next = tokio::select! {
             _ = cancel.cancelled() => break,
@@ -293,27 +293,14 @@ async fn dispatch(
     conn: &ConnectionHandle,
     handler: &Arc<dyn RequestHandler>,
     req: RemotingCommand,
-) -> Option<BoxFuture<'static, Option<RemotingCommand>>> {
+) -> Option<impl Future<Output = Option<RemotingCommand>> + Send + 'static> {
     let oneway = req.is_oneway();
-    let opaque = req.opaque;
-    let code = req.code;
-    let ser = req.serialize_type;
-    let reply = std::panic::catch_unwind(AssertUnwindSafe(|| handler.handle(conn, req)));
-    let failure = move || {
-        tracing::error!(code, "request processor panicked");
-        let mut r = RemotingCommand {
-            code: response::SYSTEM_ERROR,
-            opaque,
-            flag: crate::command::FLAG_RESPONSE,
-            serialize_type: ser,
-            version: crate::command::RMQD_VERSION,
-            ..Default::default()
-        };
-        r.remark = Some(format!(
-            "internal error while processing request code {code}"
-        ));
-        Some(r)
+    let failure = Failure {
+        opaque: req.opaque,
+        code: req.code,
+        serialize_type: req.serialize_type,
     };
+    let reply = std::panic::catch_unwind(AssertUnwindSafe(|| handler.handle(conn, req)));
     match reply {
         Ok(Reply::Now(resp)) => {
             if let (Some(resp), false) = (resp, oneway) {
@@ -321,24 +308,55 @@ async fn dispatch(
             }
             None
         }
-        Ok(Reply::Later(fut)) => Some(Box::pin(async move {
-            let resp = match AssertUnwindSafe(fut).catch_unwind().await {
-                Ok(resp) => resp,
-                Err(_) => failure(),
-            };
-            if oneway {
-                None
-            } else {
-                resp
-            }
-        })),
+        Ok(Reply::Later(fut)) => Some(finish_later(fut, oneway, failure)),
         Err(_) => {
             if !oneway {
-                if let Some(resp) = failure() {
-                    let _ = conn.send(resp).await;
-                }
+                let _ = conn.send(failure.response()).await;
             }
             None
+        }
+    }
+}
+
+/// Drives an answer that was not ready: its response, none for a oneway request, and a
+/// SYSTEM_ERROR if the processor panicked on the way.
+async fn finish_later(
+    fut: BoxFuture<'static, Option<RemotingCommand>>,
+    oneway: bool,
+    failure: Failure,
+) -> Option<RemotingCommand> {
+    let resp = match AssertUnwindSafe(fut).catch_unwind().await {
+        Ok(resp) => resp,
+        Err(_) => Some(failure.response()),
+    };
+    if oneway {
+        None
+    } else {
+        resp
+    }
+}
+
+/// What is needed to answer a request whose processor panicked.
+struct Failure {
+    opaque: i32,
+    code: i32,
+    serialize_type: crate::command::SerializeType,
+}
+
+impl Failure {
+    fn response(&self) -> RemotingCommand {
+        tracing::error!(code = self.code, "request processor panicked");
+        RemotingCommand {
+            code: response::SYSTEM_ERROR,
+            opaque: self.opaque,
+            flag: crate::command::FLAG_RESPONSE,
+            serialize_type: self.serialize_type,
+            version: crate::command::RMQD_VERSION,
+            remark: Some(format!(
+                "internal error while processing request code {}",
+                self.code
+            )),
+            ..Default::default()
         }
     }
 }
