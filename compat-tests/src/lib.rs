@@ -437,3 +437,45 @@ impl Running {
 pub fn run_driver(client: Client, args: &[&str], home: &Path, timeout: Duration) -> DriverRun {
     spawn_driver(client, args, home).finish(timeout)
 }
+
+impl Rmqd {
+    /// Like [`Rmqd::start`], with the store at `store_root` (a directory on a test file
+    /// system, say) instead of inside `home`. `home/store` is made a symlink to it, so
+    /// [`Rmqd::store_dir`] still names the store.
+    pub fn start_with_store(store_root: &Path, extra: &[&str]) -> Rmqd {
+        let home = tempfile::tempdir().expect("tempdir");
+        std::os::unix::fs::symlink(store_root, home.path().join("store")).expect("store link");
+        let namesrv_port = free_port();
+        let broker_port = free_broker_port();
+        let conf = home.path().join("broker.conf");
+        let mut text = format!(
+            "brokerClusterName=DefaultCluster\nbrokerName=broker-a\nbrokerIP1=127.0.0.1\nlistenPort={broker_port}\n\
+             storePathRootDir={}\nnamesrvAddr=127.0.0.1:{namesrv_port}\n",
+            store_root.display()
+        );
+        for l in extra {
+            text.push_str(l);
+            text.push('\n');
+        }
+        std::fs::write(&conf, text).expect("write broker.conf");
+        let mut r = Rmqd {
+            child: None,
+            home,
+            namesrv_port,
+            broker_port,
+            conf,
+        };
+        r.spawn();
+        r
+    }
+
+    /// The broker.conf this instance runs with (for `rmqd store verify -c`).
+    pub fn conf_path(&self) -> &Path {
+        &self.conf
+    }
+
+    /// Whether the process is running (not stopped by this handle).
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+}

@@ -442,3 +442,100 @@ pub fn query_offset(c: &mut Conn, group: &str, topic: &str, queue: i32) -> (i64,
     );
     (f.code, f.ext_i64("offset"))
 }
+
+impl Conn {
+    /// Connects with a bounded wait, or the error.
+    pub fn try_connect(addr: &str, timeout: Duration) -> std::io::Result<Conn> {
+        let sock: std::net::SocketAddr = addr
+            .parse()
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        let stream = TcpStream::connect_timeout(&sock, timeout)?;
+        Ok(Conn {
+            stream,
+            next_opaque: 1,
+            pending_requests: VecDeque::new(),
+        })
+    }
+
+    /// A request and its response, or the I/O error that ended the connection (a broker
+    /// killed mid-request): for tests that expect the peer to go away.
+    pub fn try_request(
+        &mut self,
+        code: i32,
+        ext: &[(&str, String)],
+        body: &[u8],
+        timeout: Duration,
+    ) -> std::io::Result<Frame> {
+        let opaque = self.next_opaque;
+        self.next_opaque += 1;
+        let ext_map: Map<String, Value> = ext
+            .iter()
+            .map(|(k, v)| (k.to_string(), Value::String(v.clone())))
+            .collect();
+        let header = serde_json::json!({
+            "code": code, "language": "JAVA", "version": 409, "opaque": opaque,
+            "flag": 0, "extFields": ext_map
+        });
+        self.stream.write_all(&json_frame(&header, body))?;
+        self.stream.set_read_timeout(Some(timeout))?;
+        loop {
+            let mut len = [0u8; 4];
+            self.stream.read_exact(&mut len)?;
+            let mut buf = vec![0u8; u32::from_be_bytes(len) as usize];
+            self.stream.read_exact(&mut buf)?;
+            let bad = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what);
+            let word: [u8; 4] = buf
+                .get(..4)
+                .and_then(|w| w.try_into().ok())
+                .ok_or_else(|| bad("short frame"))?;
+            let hlen = (u32::from_be_bytes(word) & 0xFF_FFFF) as usize;
+            let h: Value = buf
+                .get(4..4 + hlen)
+                .and_then(|b| serde_json::from_slice(b).ok())
+                .ok_or_else(|| bad("bad JSON header"))?;
+            let f = Frame {
+                code: h["code"].as_i64().unwrap_or(-1),
+                opaque: h["opaque"].as_i64().unwrap_or(-1),
+                flag: h["flag"].as_i64().unwrap_or(0),
+                remark: h["remark"].as_str().unwrap_or("").to_string(),
+                ext: h["extFields"].as_object().cloned().unwrap_or_default(),
+                body: buf.split_off(4 + hlen),
+            };
+            if f.is_response() && f.opaque == opaque {
+                return Ok(f);
+            }
+            if !f.is_response() {
+                self.pending_requests.push_back(f);
+            }
+        }
+    }
+}
+
+/// [`send`] that returns the I/O error instead of panicking when the broker goes away.
+pub fn try_send(
+    c: &mut Conn,
+    group: &str,
+    topic: &str,
+    queue: i32,
+    props: &str,
+    body: &[u8],
+) -> std::io::Result<Frame> {
+    c.try_request(
+        310,
+        &[
+            ("a", group.to_string()),
+            ("b", topic.to_string()),
+            ("c", "TBW102".to_string()),
+            ("d", "4".to_string()),
+            ("e", queue.to_string()),
+            ("f", "0".to_string()),
+            ("g", now_ms().to_string()),
+            ("h", "0".to_string()),
+            ("i", props.to_string()),
+            ("j", "0".to_string()),
+            ("k", "false".to_string()),
+        ],
+        body,
+        Duration::from_secs(10),
+    )
+}

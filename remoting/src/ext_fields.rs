@@ -2,9 +2,20 @@
 
 use std::borrow::Cow;
 
+/// Most fields one received command may carry. Java clients send a couple of dozen at
+/// most; the bound keeps one hostile header from costing more than a moment to decode.
+pub const MAX_FIELDS: usize = 4096;
+
+/// Up to this many received fields, duplicates are found by scanning: for the dozen fields
+/// a real command carries that is cheaper than hashing them.
+const SCAN_DEDUPE_MAX: usize = 32;
+
 /// Custom header fields in arrival order. A command holds a dozen fields at most, so a
 /// vector beats a hash map and keeps encoding deterministic; inserting an existing key
 /// replaces its value, matching Java's `HashMap.put` (the last duplicate wins).
+///
+/// `insert` scans, so it is for the few fields a handler sets; decoders hand everything a
+/// peer sent to [`ExtFields::from_pairs`], which resolves duplicates by hashing.
 ///
 /// Keys are nearly always one of the header names the protocol defines, so they are kept
 /// as static strings where possible ([`intern`]): a send request carries a dozen fields,
@@ -37,6 +48,44 @@ impl ExtFields {
         }
     }
 
+    /// Fields as received, with each repeated key kept at its first position holding its
+    /// last value: what inserting them one by one gives, in time linear in their number.
+    pub fn from_pairs(mut pairs: Vec<(Cow<'static, str>, String)>) -> Self {
+        if pairs.len() <= SCAN_DEDUPE_MAX {
+            let mut m = ExtFields::with_capacity(pairs.len());
+            for (k, v) in pairs {
+                m.insert(k, v);
+            }
+            return m;
+        }
+        // Where each key was first seen; std's hasher is randomly keyed, so chosen keys
+        // cannot be made to collide.
+        let mut first = std::collections::HashMap::with_capacity(pairs.len());
+        let owner: Vec<usize> = pairs
+            .iter()
+            .enumerate()
+            .map(|(i, (k, _))| *first.entry(k.as_ref()).or_insert(i))
+            .collect();
+        drop(first);
+        let mut moved = false;
+        for (i, &o) in owner.iter().enumerate() {
+            if o != i {
+                let v = std::mem::take(&mut pairs[i].1);
+                pairs[o].1 = v;
+                moved = true;
+            }
+        }
+        if moved {
+            let mut i = 0;
+            pairs.retain(|_| {
+                let keep = owner[i] == i;
+                i += 1;
+                keep
+            });
+        }
+        Self(pairs)
+    }
+
     pub fn remove(&mut self, key: &str) -> Option<String> {
         let pos = self.0.iter().position(|(k, _)| k.as_ref() == key)?;
         Some(self.0.remove(pos).1)
@@ -57,11 +106,11 @@ impl ExtFields {
 
 impl FromIterator<(String, String)> for ExtFields {
     fn from_iter<I: IntoIterator<Item = (String, String)>>(iter: I) -> Self {
-        let mut m = ExtFields::new();
-        for (k, v) in iter {
-            m.insert(k, v);
-        }
-        m
+        Self::from_pairs(
+            iter.into_iter()
+                .map(|(k, v)| (intern_owned(k), v))
+                .collect(),
+        )
     }
 }
 
@@ -144,5 +193,44 @@ mod tests {
             Cow::Borrowed("topic")
         ));
         assert!(matches!(intern_owned("x".into()), Cow::Owned(_)));
+    }
+
+    fn one_by_one(pairs: &[(String, String)]) -> ExtFields {
+        let mut m = ExtFields::new();
+        for (k, v) in pairs {
+            m.insert(k.clone(), v.clone());
+        }
+        m
+    }
+
+    #[test]
+    fn many_fields_resolve_duplicates_like_insert() {
+        // Past the scanning threshold, with repeats of early, late and known keys.
+        let mut pairs: Vec<(String, String)> = (0..500)
+            .map(|i| (format!("k{}", i % 300), format!("v{i}")))
+            .collect();
+        pairs.push(("topic".into(), "first".into()));
+        pairs.push(("k0".into(), "last".into()));
+        pairs.push(("topic".into(), "second".into()));
+        let got: ExtFields = pairs.iter().cloned().collect();
+        assert_eq!(got, one_by_one(&pairs));
+        assert_eq!(got.len(), 301);
+        assert_eq!(got.get("k0"), Some("last"));
+        assert_eq!(got.get("k299"), Some("v299"));
+        assert_eq!(got.get("k1"), Some("v301"));
+        assert_eq!(got.get("topic"), Some("second"));
+        assert_eq!(got.iter().next(), Some(("k0", "last")));
+    }
+
+    proptest::proptest! {
+        /// Whatever the count and repeats, decoding order and "last duplicate wins" are
+        /// those of inserting one field after another.
+        #[test]
+        fn from_pairs_equals_inserting_in_order(
+            pairs in proptest::collection::vec(("[a-e]{1,2}", "[0-9]{0,3}"), 0..120)
+        ) {
+            let got: ExtFields = pairs.iter().cloned().collect();
+            proptest::prop_assert_eq!(got, one_by_one(&pairs));
+        }
     }
 }

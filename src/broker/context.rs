@@ -83,15 +83,18 @@ impl From<rmqd_remoting::HeaderError> for Refusal {
 pub type Outcome<T> = Result<T, Refusal>;
 
 impl BrokerContext {
+    // The persist_* calls return once the file holds the table as it is now (Java's
+    // processors answer after `persist()` too); the snapshot is taken inside the file's
+    // writer lock so concurrent saves land newest-last.
+
     /// Writes `config/topics.json`.
     pub fn persist_topics(&self) {
-        let snapshot = self.topics().snapshot();
-        self.files.save_topics(&snapshot);
+        self.files.save_topics(|| self.topics().snapshot());
     }
 
     /// Writes `config/subscriptionGroup.json`.
     pub fn persist_groups(&self) {
-        self.files.save_groups(&self.groups.snapshot());
+        self.files.save_groups(|| self.groups.snapshot());
     }
 
     /// Creates a broker-internal topic on first use (perm 6). `persist` says whether it
@@ -109,11 +112,11 @@ impl BrokerContext {
 
     /// Writes `config/delayOffset.json`.
     pub fn persist_delay_offsets(&self) {
-        self.files.save_delay_offsets(&self.delays.snapshot());
+        self.files.save_delay_offsets(|| self.delays.snapshot());
     }
 
     /// Writes `config/consumerOffset.json`.
     pub fn persist_offsets(&self) {
-        self.files.save_offsets(&self.offsets.snapshot());
+        self.files.save_offsets(|| self.offsets.snapshot());
     }
 }

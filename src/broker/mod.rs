@@ -12,6 +12,7 @@ mod locks;
 mod long_poll;
 mod offset_requests;
 mod offsets;
+mod park_hook;
 mod persist;
 mod processor;
 pub mod properties;
@@ -84,7 +85,7 @@ impl Broker {
             );
         }
         let store = Arc::new(store);
-        let parked = Arc::new(ParkedPulls::default());
+        let parked = Arc::new(ParkedPulls::new(park_hook::ParkHook::from_env()));
         {
             let parked = parked.clone();
             store.set_arrival_listener(Arc::new(move |topic: &str, queue_id: i32, max: i64| {
@@ -165,7 +166,6 @@ impl Broker {
     /// Waits for the servers to stop (after shutdown fired), unregisters, then saves the
     /// config files and shuts the store down cleanly.
     pub async fn stopped(self) {
-        self.ctx.parked.wake_all();
         for t in self.tasks {
             let _ = t.await;
         }
@@ -183,7 +183,8 @@ impl Broker {
 }
 
 /// Periodic chores: drop silent client channels (every 10 s), save consumer offsets
-/// (`flushConsumerOffsetInterval`).
+/// (`flushConsumerOffsetInterval`), re-check parked pulls against the store (every 5 s, or
+/// `shortPollingTimeMills` without long polling, as Java's `PullRequestHoldService`).
 async fn housekeeping(ctx: Arc<BrokerContext>, shutdown: CancellationToken) {
     let mut expiry = tokio::time::interval(Duration::from_secs(10));
     expiry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -191,13 +192,26 @@ async fn housekeeping(ctx: Arc<BrokerContext>, shutdown: CancellationToken) {
         ctx.config.flush_consumer_offset_interval.max(100),
     ));
     offsets.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut held = tokio::time::interval(if ctx.config.long_polling_enable {
+        Duration::from_secs(5)
+    } else {
+        Duration::from_millis(ctx.config.short_polling_time_mills.max(100))
+    });
+    held.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = shutdown.cancelled() => return,
+            _ = shutdown.cancelled() => {
+                // Parked pulls answer now instead of outliving their connections.
+                ctx.parked.wake_all();
+                return;
+            }
             _ = expiry.tick() => {
                 for group in ctx.clients.expire(Instant::now()) {
                     ctx.clients.notify_ids_changed(&group);
                 }
+            }
+            _ = held.tick() => {
+                ctx.parked.check_held(|topic, queue_id| ctx.store.max_offset_in_queue(topic, queue_id));
             }
             _ = offsets.tick() => {
                 let c = ctx.clone();

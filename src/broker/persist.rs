@@ -1,10 +1,14 @@
 //! The broker's `config/*.json` files (topics, subscription groups, consumer offsets), in
 //! the Java broker's format so that either broker can take over the store directory.
+//! Each file has one writer; a save renders its snapshot inside that writer's lock, so
+//! the newest table is the one that stays on disk.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::sync::Arc;
 
 use rmqd_remoting::body::topic::{DataVersion, TopicConfigSerializeWrapper};
+use rmqd_store::config_file::ConfigFile;
 use rmqd_store::fastjson::{self as config_json, DelayOffsetTable, JsonOut, Key, OffsetTable};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -12,7 +16,10 @@ use serde_json::Value;
 use super::groups::GroupConfig;
 
 pub struct ConfigFiles {
-    dir: PathBuf,
+    topics: Arc<ConfigFile>,
+    groups: Arc<ConfigFile>,
+    offsets: Arc<ConfigFile>,
+    delay_offsets: Arc<ConfigFile>,
 }
 
 /// `SubscriptionGroupWrapper`.
@@ -44,46 +51,48 @@ fn to_out(v: &Value) -> JsonOut {
     }
 }
 
+/// Encodes through serde into fastjson's pretty layout; `None` (logged) when it cannot.
+fn encode(file: &ConfigFile, v: &impl Serialize) -> Option<String> {
+    match serde_json::to_value(v) {
+        Ok(v) => Some(config_json::to_fastjson_pretty(&to_out(&v))),
+        Err(e) => {
+            tracing::error!(file = %file.path().display(), error = %e, "cannot encode config file");
+            None
+        }
+    }
+}
+
 impl ConfigFiles {
     pub fn new(store_root: &Path) -> Self {
+        let dir = store_root.join("config");
         ConfigFiles {
-            dir: store_root.join("config"),
+            topics: ConfigFile::open(&dir.join("topics.json")),
+            groups: ConfigFile::open(&dir.join("subscriptionGroup.json")),
+            offsets: ConfigFile::open(&dir.join("consumerOffset.json")),
+            delay_offsets: ConfigFile::open(&dir.join("delayOffset.json")),
         }
     }
 
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.join(name)
-    }
-
-    fn load(&self, name: &str) -> Option<Value> {
-        match config_json::load(&self.path(name)) {
+    fn load(file: &ConfigFile) -> Option<Value> {
+        match file.load() {
             Ok(v) => v,
             Err(e) => {
-                tracing::error!(file = name, error = %e, "config file unreadable; starting with an empty table");
+                tracing::error!(file = %file.path().display(), error = %e, "config file unreadable; starting with an empty table");
                 None
             }
         }
     }
 
-    fn save(&self, name: &str, text: &str) {
-        if let Err(e) = std::fs::create_dir_all(&self.dir) {
-            tracing::error!(dir = %self.dir.display(), error = %e, "cannot create the config directory");
-            return;
-        }
-        if let Err(e) = config_json::persist(&self.path(name), text) {
-            tracing::error!(file = name, error = %e, "cannot write config file");
-        }
-    }
-
-    fn save_value(&self, name: &str, v: &impl Serialize) {
-        match serde_json::to_value(v) {
-            Ok(v) => self.save(name, &config_json::to_fastjson_pretty(&to_out(&v))),
-            Err(e) => tracing::error!(file = name, error = %e, "cannot encode config file"),
+    /// Blocks until the file holds a snapshot taken after this call began (or logs why
+    /// not); on a runtime worker the worker's other tasks move elsewhere meanwhile.
+    fn save(file: &ConfigFile, render: impl FnOnce() -> Option<String>) {
+        if let Err(e) = file.persist_with(render) {
+            tracing::error!(error = %e, "cannot write config file");
         }
     }
 
     pub fn load_topics(&self) -> Option<TopicConfigSerializeWrapper> {
-        let v = self.load("topics.json")?;
+        let v = Self::load(&self.topics)?;
         match serde_json::from_value(v) {
             Ok(t) => Some(t),
             Err(e) => {
@@ -93,12 +102,14 @@ impl ConfigFiles {
         }
     }
 
-    pub fn save_topics(&self, t: &TopicConfigSerializeWrapper) {
-        self.save_value("topics.json", t);
+    /// `snapshot` runs inside the file's lock (see the module comment).
+    pub fn save_topics(&self, snapshot: impl FnOnce() -> TopicConfigSerializeWrapper) {
+        let file = &self.topics;
+        Self::save(file, || encode(file, &snapshot()));
     }
 
     pub fn load_groups(&self) -> BTreeMap<String, GroupConfig> {
-        let Some(v) = self.load("subscriptionGroup.json") else {
+        let Some(v) = Self::load(&self.groups) else {
             return BTreeMap::new();
         };
         match serde_json::from_value::<GroupsFile>(v) {
@@ -110,21 +121,25 @@ impl ConfigFiles {
         }
     }
 
-    pub fn save_groups(&self, groups: &BTreeMap<String, GroupConfig>) {
-        let file = GroupsFile {
-            data_version: DataVersion {
-                counter: groups.len() as i64,
-                timestamp: super::context::now_ms(),
-                ..Default::default()
-            },
-            subscription_group_table: groups.clone(),
-            other: BTreeMap::new(),
-        };
-        self.save_value("subscriptionGroup.json", &file);
+    pub fn save_groups(&self, snapshot: impl FnOnce() -> BTreeMap<String, GroupConfig>) {
+        let file = &self.groups;
+        Self::save(file, || {
+            let groups = snapshot();
+            let wrapper = GroupsFile {
+                data_version: DataVersion {
+                    counter: groups.len() as i64,
+                    timestamp: super::context::now_ms(),
+                    ..Default::default()
+                },
+                subscription_group_table: groups,
+                other: BTreeMap::new(),
+            };
+            encode(file, &wrapper)
+        });
     }
 
     pub fn load_offsets(&self) -> BTreeMap<String, BTreeMap<i32, i64>> {
-        let Some(v) = self.load("consumerOffset.json") else {
+        let Some(v) = Self::load(&self.offsets) else {
             return BTreeMap::new();
         };
         match OffsetTable::from_json(&v) {
@@ -136,15 +151,14 @@ impl ConfigFiles {
         }
     }
 
-    pub fn save_offsets(&self, offsets: &BTreeMap<String, BTreeMap<i32, i64>>) {
-        self.save(
-            "consumerOffset.json",
-            &OffsetTable(offsets.clone()).to_json_string(),
-        );
+    pub fn save_offsets(&self, snapshot: impl FnOnce() -> BTreeMap<String, BTreeMap<i32, i64>>) {
+        Self::save(&self.offsets, || {
+            Some(OffsetTable(snapshot()).to_json_string())
+        });
     }
 
     pub fn load_delay_offsets(&self) -> BTreeMap<i32, i64> {
-        let Some(v) = self.load("delayOffset.json") else {
+        let Some(v) = Self::load(&self.delay_offsets) else {
             return BTreeMap::new();
         };
         match DelayOffsetTable::from_json(&v) {
@@ -156,10 +170,9 @@ impl ConfigFiles {
         }
     }
 
-    pub fn save_delay_offsets(&self, offsets: &BTreeMap<i32, i64>) {
-        self.save(
-            "delayOffset.json",
-            &DelayOffsetTable(offsets.clone()).to_json_string(),
-        );
+    pub fn save_delay_offsets(&self, snapshot: impl FnOnce() -> BTreeMap<i32, i64>) {
+        Self::save(&self.delay_offsets, || {
+            Some(DelayOffsetTable(snapshot()).to_json_string())
+        });
     }
 }

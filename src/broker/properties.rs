@@ -27,6 +27,27 @@ pub mod keys {
 
 pub use rmqd_store::java::string_hash as java_string_hash;
 
+/// Longest properties string a message may carry: the record stores its length in 16
+/// bits, and Java refuses longer ones (`DefaultMessageStore.checkMessage`).
+pub const MAX_LEN: usize = rmqd_store::record::MAX_PROPERTIES_LEN;
+
+/// Up to this many pairs, repeated names are found by scanning, which for the handful
+/// of properties a message carries is cheaper than hashing.
+const SCAN_DEDUPE_MAX: usize = 32;
+
+/// A producer's properties string longer than [`MAX_LEN`] bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooLong(pub usize);
+
+/// [`Properties::parse`] for a string a producer sent: one too long for a record is
+/// refused before any work is spent on it.
+pub fn parse_from_client(s: &str) -> Result<Properties, TooLong> {
+    if s.len() > MAX_LEN {
+        return Err(TooLong(s.len()));
+    }
+    Ok(Properties::parse(s))
+}
+
 /// A properties map that remembers insertion order and how large it ever grew, which is
 /// what decides Java's iteration order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -37,17 +58,40 @@ pub struct Properties {
 
 impl Properties {
     /// Parse `name\x01value\x02…` leniently: empty or malformed pairs are skipped, as
-    /// `MessageDecoder.string2messageProperties` does.
+    /// `MessageDecoder.string2messageProperties` does, and a repeated name keeps its
+    /// first position with its last value, as `HashMap.put` leaves it.
+    ///
+    /// Linear in the text: a string of a few thousand tiny pairs must not cost a
+    /// comparison of every name with every other (see [`parse_from_client`] for the
+    /// length bound on what producers send).
     pub fn parse(s: &str) -> Self {
-        let mut p = Properties::default();
-        for pair in s.split(PROP_SEP) {
-            if let Some((k, v)) = pair.split_once(NAME_SEP) {
-                if !k.is_empty() {
-                    p.insert(k, v);
+        let pairs: Vec<(&str, &str)> = s
+            .split(PROP_SEP)
+            .filter_map(|pair| pair.split_once(NAME_SEP))
+            .filter(|(k, _)| !k.is_empty())
+            .collect();
+        if pairs.len() <= SCAN_DEDUPE_MAX {
+            let mut p = Properties::default();
+            for (k, v) in pairs {
+                p.insert(k, v);
+            }
+            return p;
+        }
+        // std's hasher is randomly keyed: chosen names cannot be made to collide.
+        let mut slot: std::collections::HashMap<&str, usize> =
+            std::collections::HashMap::with_capacity(pairs.len());
+        let mut entries: Vec<(String, String)> = Vec::with_capacity(pairs.len());
+        for (k, v) in pairs {
+            match slot.get(k) {
+                Some(&i) => v.clone_into(&mut entries[i].1),
+                None => {
+                    slot.insert(k, entries.len());
+                    entries.push((k.to_owned(), v.to_owned()));
                 }
             }
         }
-        p
+        let peak = entries.len();
+        Properties { entries, peak }
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
@@ -142,7 +186,54 @@ mod tests {
         assert_eq!(p.get("a"), Some("b"));
     }
 
+    fn one_by_one(s: &str) -> Properties {
+        let mut p = Properties::default();
+        for pair in s.split(PROP_SEP) {
+            if let Some((k, v)) = pair.split_once(NAME_SEP) {
+                if !k.is_empty() {
+                    p.insert(k, v);
+                }
+            }
+        }
+        p
+    }
+
+    #[test]
+    fn many_pairs_with_repeats_parse_like_put() {
+        let mut text: String = (0..3000)
+            .map(|i| format!("k{}\u{1}v{i}\u{2}", i % 1000))
+            .collect();
+        text.push_str("TAGS\u{1}a\u{2}k0\u{1}last\u{2}TAGS\u{1}b");
+        let p = Properties::parse(&text);
+        assert_eq!(p, one_by_one(&text));
+        assert_eq!(p.get("k0"), Some("last"));
+        assert_eq!(p.get("k999"), Some("v2999"));
+        assert_eq!(p.get("TAGS"), Some("b"));
+        assert_eq!(p.encode_java_order(), one_by_one(&text).encode_java_order());
+    }
+
+    #[test]
+    fn client_strings_past_the_record_limit_are_refused_unparsed() {
+        let at_limit = "a".repeat(MAX_LEN);
+        assert!(parse_from_client(&at_limit).is_ok());
+        let over = format!("{at_limit}b");
+        assert_eq!(parse_from_client(&over), Err(TooLong(MAX_LEN + 1)));
+    }
+
     proptest::proptest! {
+        /// Parsing equals putting each pair into the map in order, however many pairs
+        /// and repeats there are.
+        #[test]
+        fn parse_equals_inserting_in_order(
+            pairs in proptest::collection::vec(("[a-d]{0,2}", "[0-9]{0,2}"), 0..100)
+        ) {
+            let text: String = pairs
+                .iter()
+                .map(|(k, v)| format!("{k}\u{1}{v}\u{2}"))
+                .collect();
+            proptest::prop_assert_eq!(Properties::parse(&text), one_by_one(&text));
+        }
+
         /// Properties come from clients and from stored records: any text parses.
         #[test]
         fn arbitrary_text_parses(text in "\\PC{0,200}") {

@@ -25,13 +25,37 @@ pub fn process(ctx: &Arc<BrokerContext>, conn: &ConnectionHandle, req: RemotingC
             topic,
             queue_id,
             offset,
+            seen_max,
             wait,
         }) => {
             let ctx = ctx.clone();
             let conn = conn.clone();
-            let woken = ctx.parked.park(&topic, queue_id, offset);
+            // Parked before the connection reads its next request, so anything answered
+            // after this pull on the same connection finds it parked. Only the test hook,
+            // which has to await an arrival first, parks later.
+            let parked = ctx
+                .parked
+                .hook()
+                .is_none()
+                .then(|| ctx.parked.park(&topic, queue_id, offset));
             Reply::Later(Box::pin(async move {
-                let _ = tokio::time::timeout(wait, woken).await;
+                let woken = match (parked, ctx.parked.hook()) {
+                    (Some(woken), _) => woken,
+                    (None, hook) => {
+                        if let Some(hook) = hook {
+                            hook.pause(&topic, queue_id, offset).await;
+                        }
+                        ctx.parked.park(&topic, queue_id, offset)
+                    }
+                };
+                // A message dispatched after the lookup but before the park found no waiter
+                // to wake; the store already holds it, so answer now rather than sleep
+                // through the whole suspend time. Compared with the max the lookup saw, so a
+                // queue that had units it could not read does not turn into a busy loop.
+                let now_max = ctx.store.max_offset_in_queue(&topic, queue_id);
+                if now_max <= offset.max(seen_max) {
+                    let _ = tokio::time::timeout(wait, woken).await;
+                }
                 // Re-run once, without parking again, and answer whatever it finds.
                 Some(match execute(&ctx, &conn, &req, false) {
                     Ok(Step::Answer(resp)) => resp,
@@ -52,6 +76,8 @@ enum Step {
         topic: String,
         queue_id: i32,
         offset: i64,
+        /// The queue's max offset when the lookup ran.
+        seen_max: i64,
         wait: Duration,
     },
 }
@@ -221,6 +247,7 @@ fn execute(
             topic: h.topic,
             queue_id: h.queue_id,
             offset: h.queue_offset,
+            seen_max: found.max_offset,
             wait,
         });
     }

@@ -71,9 +71,13 @@ pub async fn run(ctx: Arc<BrokerContext>, shutdown: CancellationToken) {
         // Java writes delayOffset.json every flushDelayOffsetInterval (10 s), so a killed
         // broker delivers the last 10 s of delayed messages again. Writing it in the tick
         // that moved (a few hundred bytes, at most 10 times a second) narrows that to the
-        // messages of the tick in progress.
+        // messages of the tick in progress. The tick waits for the write, which runs on
+        // a blocking thread so that its fsync does not stall this worker's connections.
         if moved {
-            ctx.persist_delay_offsets();
+            let c = ctx.clone();
+            if let Err(e) = tokio::task::spawn_blocking(move || c.persist_delay_offsets()).await {
+                tracing::error!(error = %e, "delay offset save did not finish");
+            }
         }
     }
 }

@@ -17,7 +17,7 @@ use rmqd_store::{MessageToStore, PutResult, PutStatus};
 
 use super::batch;
 use super::context::{now_ms, BrokerContext, Outcome, Refusal};
-use super::properties::{keys, Properties, PROP_SEP};
+use super::properties::{self, keys, Properties, PROP_SEP};
 use super::topics::{send_forbidden, validate_topic, AUTO_CREATE_TOPIC_KEY};
 use rmqd_remoting::body::topic::{perm, TopicConfig};
 
@@ -181,7 +181,7 @@ fn build_single(
     req: &RemotingCommand,
 ) -> Outcome<MessageToStore> {
     check_body(ctx, req.body.len())?;
-    let mut props = Properties::parse(h.properties.as_deref().unwrap_or(""));
+    let mut props = client_properties(ctx, h.properties.as_deref().unwrap_or(""))?;
     props.insert(keys::CLUSTER, &ctx.config.broker_cluster_name);
     // Java stores a plain single message without WAIT, to save the bytes, but keeps it in
     // its property map: any later rewrite of the map (delay, transaction) writes it again.
@@ -230,6 +230,21 @@ fn build_single(
     }
     msg.properties = properties;
     Ok(msg)
+}
+
+/// A producer's properties, refused unparsed when no record could hold them: Java's
+/// store answers such a message with this code and remark.
+fn client_properties(ctx: &BrokerContext, s: &str) -> Outcome<Properties> {
+    properties::parse_from_client(s).map_err(|properties::TooLong(len)| {
+        tracing::debug!(len, "message properties length too long");
+        Refusal::new(
+            response::MESSAGE_ILLEGAL,
+            format!(
+                "the message is illegal, maybe msg body or properties length not matched. msg body length limit {}B, msg properties length limit 32KB.",
+                ctx.config.max_message_size
+            ),
+        )
+    })
 }
 
 /// The DELAY level in a property map, 0 when absent or not a number.
@@ -283,14 +298,14 @@ fn build_batch(
     }
     let entries = batch::decode(&req.body)
         .map_err(|e| Refusal::new(response::MESSAGE_ILLEGAL, e.to_string()))?;
-    let mut batch_props = Properties::parse(h.properties.as_deref().unwrap_or(""));
+    let mut batch_props = client_properties(ctx, h.properties.as_deref().unwrap_or(""))?;
     batch_props.insert(keys::CLUSTER, &ctx.config.broker_cluster_name);
     let batch_suffix = batch_props.encode_java_order();
     entries
         .into_iter()
         .map(|e| {
             check_body(ctx, e.body.len())?;
-            if Properties::parse(&e.properties)
+            if client_properties(ctx, &e.properties)?
                 .get(keys::DELAY)
                 .is_some_and(|d| d.trim() != "0")
             {

@@ -1,9 +1,12 @@
 //! Name-server KV configuration (namespaces of key/value pairs), kept in
 //! `kvConfig.json` as `{"configTable":{namespace:{key:value}}}` like the Java name server.
+//! Saves go through the file's single writer (temp file, `.bak`, rename, fsyncs).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
+use rmqd_store::config_file::ConfigFile;
 use serde::{Deserialize, Serialize};
 
 #[derive(Default, Serialize, Deserialize)]
@@ -13,7 +16,7 @@ struct KvFile {
 }
 
 pub struct KvConfig {
-    path: Option<PathBuf>,
+    file: Option<Arc<ConfigFile>>,
     table: BTreeMap<String, BTreeMap<String, String>>,
 }
 
@@ -21,20 +24,25 @@ impl KvConfig {
     /// Load from `path`; a missing file is an empty table, an unreadable one is logged and
     /// treated as empty rather than stopping the name server.
     pub fn load(path: Option<PathBuf>) -> Self {
-        let table = path
+        let file = path.as_deref().map(ConfigFile::open);
+        let table = file
             .as_ref()
-            .and_then(|p| match std::fs::read(p) {
-                Ok(bytes) => match serde_json::from_slice::<KvFile>(&bytes) {
-                    Ok(f) => Some(f.config_table),
+            .and_then(|f| match f.load() {
+                Ok(Some(v)) => match serde_json::from_value::<KvFile>(v) {
+                    Ok(kv) => Some(kv.config_table),
                     Err(e) => {
-                        tracing::warn!(path = %p.display(), error = %e, "ignoring unreadable KV config");
+                        tracing::warn!(path = %f.path().display(), error = %e, "ignoring unreadable KV config");
                         None
                     }
                 },
-                Err(_) => None,
+                Ok(None) => None,
+                Err(e) => {
+                    tracing::warn!(error = %e, "ignoring unreadable KV config");
+                    None
+                }
             })
             .unwrap_or_default();
-        KvConfig { path, table }
+        KvConfig { file, table }
     }
 
     pub fn put(&mut self, ns: &str, key: &str, value: &str) {
@@ -60,21 +68,23 @@ impl KvConfig {
         self.table.get(ns)
     }
 
+    /// Callers hold the name server's KV lock, so snapshots already come in order.
     fn persist(&self) {
-        let Some(path) = &self.path else { return };
-        let file = KvFile {
-            config_table: self.table.clone(),
-        };
-        let result = (|| -> std::io::Result<()> {
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir)?;
+        let Some(file) = &self.file else { return };
+        let render = || {
+            let kv = KvFile {
+                config_table: self.table.clone(),
+            };
+            match serde_json::to_string_pretty(&kv) {
+                Ok(text) => Some(text),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot encode KV config");
+                    None
+                }
             }
-            let tmp = path.with_extension("json.tmp");
-            std::fs::write(&tmp, serde_json::to_vec_pretty(&file)?)?;
-            std::fs::rename(&tmp, path)
-        })();
-        if let Err(e) = result {
-            tracing::error!(path = %path.display(), error = %e, "cannot persist KV config");
+        };
+        if let Err(e) = file.persist_with(render) {
+            tracing::error!(error = %e, "cannot persist KV config");
         }
     }
 }

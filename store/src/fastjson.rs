@@ -1,10 +1,9 @@
 //! `config/*.json` as the Java broker reads and writes them (fastjson): read leniently,
 //! since fastjson writes integer map keys unquoted (`{0:10,1:25}`); written in fastjson's
 //! pretty format (tabs; integer-keyed maps inline) through write-tmp / keep-`.bak` /
-//! rename, as `MixAll.string2File` does.
+//! rename, as `MixAll.string2File` does (the writing is in [`crate::config_file`]).
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
@@ -126,9 +125,7 @@ fn read_one(path: &Path) -> Result<Option<Value>, ConfigFileError> {
 }
 
 fn bak(path: &Path) -> PathBuf {
-    let mut s = path.as_os_str().to_owned();
-    s.push(".bak");
-    PathBuf::from(s)
+    crate::config_file::bak_path(path)
 }
 
 /// `ConfigManager.load`: the file, or its `.bak` when the file is missing, empty or
@@ -152,25 +149,12 @@ pub fn load(path: &Path) -> Result<Option<Value>, ConfigFileError> {
     }
 }
 
-/// `MixAll.string2File`: write `<file>.tmp`, keep the previous content as `<file>.bak`,
-/// then put the new file in place.
+/// `MixAll.string2File` through the file's single writer
+/// ([`crate::config_file::ConfigFile`]): `<file>.tmp`, the previous content kept as
+/// `<file>.bak`, rename, fsyncs. Content that snapshots shared state should go through
+/// [`crate::config_file::ConfigFile::persist_with`] so that the newest state lands last.
 pub fn persist(path: &Path, content: &str) -> Result<(), ConfigFileError> {
-    let err = |p: &Path| {
-        let p = p.to_path_buf();
-        move |source| ConfigFileError::Io { path: p, source }
-    };
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    {
-        let mut f = std::fs::File::create(&tmp).map_err(err(&tmp))?;
-        f.write_all(content.as_bytes()).map_err(err(&tmp))?;
-        f.sync_all().map_err(err(&tmp))?;
-    }
-    if let Ok(old) = std::fs::read(path) {
-        std::fs::write(bak(path), old).map_err(err(&bak(path)))?;
-    }
-    std::fs::rename(&tmp, path).map_err(err(path))
+    crate::config_file::ConfigFile::open(path).persist(content)
 }
 
 /// JSON with ordered keys that may be strings or integers, for the printer.

@@ -4,6 +4,7 @@
 pub mod checkpoint;
 pub mod commitlog;
 pub mod config;
+pub mod config_file;
 pub mod consume_queue;
 pub mod dispatch;
 pub mod fastjson;

@@ -2,7 +2,7 @@
 
 use super::HeaderDecodeError;
 use crate::command::{RemotingCommand, SerializeType};
-use crate::ext_fields::ExtFields;
+use crate::ext_fields::{ExtFields, MAX_FIELDS};
 use crate::language::LanguageCode;
 
 /// Decode a binary header into a command with an empty body. Every length is checked
@@ -42,8 +42,13 @@ pub fn decode(header: &[u8]) -> Result<RemotingCommand, HeaderDecodeError> {
 
 fn decode_ext(block: &[u8], base: usize) -> Result<ExtFields, HeaderDecodeError> {
     let mut r = Reader { buf: block, pos: 0 };
-    let mut ext = ExtFields::with_capacity(16);
+    let mut pairs = Vec::with_capacity(16);
+    let mut entries = 0usize;
     while r.pos < block.len() {
+        entries += 1;
+        if entries > MAX_FIELDS {
+            return Err(HeaderDecodeError::TooManyFields(MAX_FIELDS));
+        }
         let key_len = r.i16()?;
         let key_len = usize::try_from(key_len)
             .map_err(|_| HeaderDecodeError::NegativeLength(key_len.into()))?;
@@ -52,10 +57,10 @@ fn decode_ext(block: &[u8], base: usize) -> Result<ExtFields, HeaderDecodeError>
         let value = r.string(value_len).map_err(|e| shift(e, base))?;
         // Java turns zero-length strings into null and null entries vanish from the map.
         if let (Some(k), Some(v)) = (key, value) {
-            ext.insert(crate::ext_fields::intern_owned(k), v);
+            pairs.push((crate::ext_fields::intern_owned(k), v));
         }
     }
-    Ok(ext)
+    Ok(ExtFields::from_pairs(pairs))
 }
 
 fn shift(e: HeaderDecodeError, base: usize) -> HeaderDecodeError {

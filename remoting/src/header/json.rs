@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::HeaderDecodeError;
 use crate::command::{RemotingCommand, SerializeType};
-use crate::ext_fields::ExtFields;
+use crate::ext_fields::{ExtFields, MAX_FIELDS};
 use crate::language::LanguageCode;
 
 #[derive(Deserialize, Default)]
@@ -34,8 +34,7 @@ struct JsonHeader {
 
 /// Decode a JSON header into a command with an empty body.
 pub fn decode(header: &[u8]) -> Result<RemotingCommand, HeaderDecodeError> {
-    let h: JsonHeader =
-        serde_json::from_slice(header).map_err(|e| HeaderDecodeError::Json(e.to_string()))?;
+    let h: JsonHeader = serde_json::from_slice(header).map_err(json_error)?;
     Ok(RemotingCommand {
         code: h.code,
         language: h.language,
@@ -48,6 +47,18 @@ pub fn decode(header: &[u8]) -> Result<RemotingCommand, HeaderDecodeError> {
         body_parts: Vec::new(),
         serialize_type: SerializeType::Json,
     })
+}
+
+/// serde reports every error as text; the field bound is raised with our own wording
+/// (see [`LenientExt`]), so it is recognised and kept as its own variant.
+fn json_error(e: serde_json::Error) -> HeaderDecodeError {
+    let text = e.to_string();
+    let too_many = HeaderDecodeError::TooManyFields(MAX_FIELDS);
+    if e.is_data() && text.starts_with(&too_many.to_string()) {
+        too_many
+    } else {
+        HeaderDecodeError::Json(text)
+    }
 }
 
 /// Append the JSON header of `cmd` to `out`, with properties in fastjson's alphabetical
@@ -152,13 +163,20 @@ impl<'de> Deserialize<'de> for LenientExt {
                 f.write_str("an extFields object")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<LenientExt, A::Error> {
-                let mut ext = ExtFields::with_capacity(m.size_hint().unwrap_or(8));
+                let mut pairs = Vec::with_capacity(m.size_hint().unwrap_or(16).min(64));
+                let mut keys = 0usize;
                 while let Some(ExtKey(k)) = m.next_key::<ExtKey>()? {
+                    keys += 1;
+                    if keys > MAX_FIELDS {
+                        return Err(de::Error::custom(HeaderDecodeError::TooManyFields(
+                            MAX_FIELDS,
+                        )));
+                    }
                     if let Some(v) = m.next_value::<LenientValue>()?.0 {
-                        ext.insert(k, v);
+                        pairs.push((k, v));
                     }
                 }
-                Ok(LenientExt(ext))
+                Ok(LenientExt(ExtFields::from_pairs(pairs)))
             }
             fn visit_unit<E: de::Error>(self) -> Result<LenientExt, E> {
                 Ok(LenientExt(ExtFields::new()))

@@ -22,4 +22,8 @@ pub enum HeaderDecodeError {
     NegativeLength(i32),
     #[error("binary header string is not UTF-8 at offset {0}")]
     NotUtf8(usize),
+    /// More than [`crate::ext_fields::MAX_FIELDS`]: no client sends that many, and
+    /// decoding an unbounded number would let one frame tie up a worker.
+    #[error("header has more than {0} extFields")]
+    TooManyFields(usize),
 }
