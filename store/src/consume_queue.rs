@@ -43,6 +43,22 @@ impl Unit {
     }
 }
 
+/// Why a unit could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum PutUnitError {
+    #[error(transparent)]
+    File(#[from] FileError),
+    #[error("consume queue {topic}-{queue_id}: unit for offset {got} would leave a gap after {expected}")]
+    Gap {
+        topic: String,
+        queue_id: i32,
+        expected: i64,
+        got: i64,
+    },
+    #[error("queue offset {0} out of range")]
+    BadOffset(i64),
+}
+
 #[derive(Debug)]
 pub struct ConsumeQueue {
     pub topic: String,
@@ -161,32 +177,47 @@ impl ConsumeQueue {
 
     /// Appends the unit for queue offset `offset` (the dispatcher is the only writer).
     /// Offsets below the end were already dispatched (a re-dispatch after recovery) and
-    /// are skipped; a gap is filled with filler units so that unit n stays offset n.
-    pub fn put(&self, offset: i64, unit: Unit) -> Result<(), FileError> {
+    /// are skipped. A gap — units missing before `offset` — is filled with filler units
+    /// only when `fill_gaps` (re-dispatch during recovery, where the missing records are
+    /// gone with a damaged file) and only within one file's worth of units: while serving,
+    /// a gap means an acknowledged message would vanish behind a filler, so it is an error.
+    pub fn put(&self, offset: i64, unit: Unit, fill_gaps: bool) -> Result<(), PutUnitError> {
         let max = self.max_offset();
         if offset < max {
             return Ok(());
         }
+        let units_per_file = (self.files.file_size() / UNIT_SIZE) as i64;
         if self.files.last().is_none() {
             // A queue that starts past 0 (its older files were deleted, or it was migrated
             // mid-stream) begins with a file named for the unit's file, filled up to it.
-            let byte = offset as u64 * UNIT_SIZE as u64;
+            let byte = u64::try_from(offset)
+                .ok()
+                .and_then(|o| o.checked_mul(UNIT_SIZE as u64))
+                .ok_or(PutUnitError::BadOffset(offset))?;
             let start = byte - byte % self.files.file_size() as u64;
             self.files.create_next(start)?;
             self.min_logic_offset
                 .store((start / UNIT_SIZE as u64) as i64, Ordering::Release);
         }
         let mut next = self.max_offset();
+        if next < offset && !(fill_gaps && offset - next <= units_per_file) {
+            return Err(PutUnitError::Gap {
+                topic: self.topic.clone(),
+                queue_id: self.queue_id,
+                expected: next,
+                got: offset,
+            });
+        }
+        if next < offset {
+            tracing::warn!(
+                topic = %self.topic,
+                queue = self.queue_id,
+                expected = next,
+                got = offset,
+                "consume queue gap filled with filler units during recovery"
+            );
+        }
         while next < offset {
-            if next == self.max_offset() {
-                tracing::warn!(
-                    topic = %self.topic,
-                    queue = self.queue_id,
-                    expected = next,
-                    got = offset,
-                    "consume queue gap filled with filler units"
-                );
-            }
             self.append(Unit {
                 phy_offset: 0,
                 size: FILLER_SIZE,
