@@ -344,7 +344,13 @@ impl BrokerConfig {
         c.disk_max_used_space_ratio = self.disk_max_used_space_ratio.clamp(10, 95) as u32;
         // A share of the disk; nonsense (NaN, ≤ 0, ≥ 1) would disable the guard or refuse
         // every write, so it is kept within [0.01, 0.99].
-        let ratio = |r: f64| if r.is_nan() { 0.90 } else { r.clamp(0.01, 0.99) };
+        let ratio = |r: f64| {
+            if r.is_nan() {
+                0.90
+            } else {
+                r.clamp(0.01, 0.99)
+            }
+        };
         c.disk_space_warning_ratio = ratio(self.disk_space_warning_level_ratio);
         c.disk_space_clean_forcibly_ratio = ratio(self.disk_space_clean_forcibly_ratio);
         c.clean_file_forcibly_enable = self.clean_file_forcibly_enable;

@@ -96,9 +96,8 @@ pub(crate) fn clean_once(shared: &Shared) -> usize {
     let gone = shared.commitlog.files().delete_oldest_while(|f| {
         let expired = now - f.modified_ms() > reserved_ms;
         let dispatched_past = (f.start() + f.size() as u64) as i64 <= dispatched;
-        let take = n < cfg.delete_files_batch_max
-            && (expired || v.clean_immediately)
-            && dispatched_past;
+        let take =
+            n < cfg.delete_files_batch_max && (expired || v.clean_immediately) && dispatched_past;
         n += usize::from(take);
         take
     });
@@ -167,13 +166,41 @@ mod tests {
         let c = cfg();
         let at = |u| judge(Some(u), &c);
         // Below 75 %: only deleteWhen deletes, and only expired files.
-        assert_eq!(at(0.50), Verdict { disk_full: false, clean_immediately: false, space_to_delete: false });
+        assert_eq!(
+            at(0.50),
+            Verdict {
+                disk_full: false,
+                clean_immediately: false,
+                space_to_delete: false
+            }
+        );
         // 75–85 %: expired files at any hour, unexpired ones stay.
-        assert_eq!(at(0.76), Verdict { disk_full: false, clean_immediately: false, space_to_delete: true });
+        assert_eq!(
+            at(0.76),
+            Verdict {
+                disk_full: false,
+                clean_immediately: false,
+                space_to_delete: true
+            }
+        );
         // 85–90 %: unexpired files too.
-        assert_eq!(at(0.86), Verdict { disk_full: false, clean_immediately: true, space_to_delete: true });
+        assert_eq!(
+            at(0.86),
+            Verdict {
+                disk_full: false,
+                clean_immediately: true,
+                space_to_delete: true
+            }
+        );
         // Above 90 %: writes refused as well.
-        assert_eq!(at(0.91), Verdict { disk_full: true, clean_immediately: true, space_to_delete: true });
+        assert_eq!(
+            at(0.91),
+            Verdict {
+                disk_full: true,
+                clean_immediately: true,
+                space_to_delete: true
+            }
+        );
         let mut c = cfg();
         c.clean_file_forcibly_enable = false;
         assert!(!judge(Some(0.95), &c).clean_immediately);

@@ -23,7 +23,9 @@ use crate::record::{self, Decoded};
 /// Why one record could not be dispatched.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum DispatchError {
-    #[error("consume queue write failed for {topic}-{queue_id} at commit log offset {phy}: {source}")]
+    #[error(
+        "consume queue write failed for {topic}-{queue_id} at commit log offset {phy}: {source}"
+    )]
     ConsumeQueue {
         topic: String,
         queue_id: i32,
@@ -182,7 +184,10 @@ fn put_unit(
 ) -> Result<(), PutUnitError> {
     let _ = shared;
     fail::fail_point!("consume-queue-put", |arg| Err(PutUnitError::File(
-        crate::mapped_file::FileError::new(&shared.cfg.consume_queue_path(), super::faults::injected(arg))
+        crate::mapped_file::FileError::new(
+            &shared.cfg.consume_queue_path(),
+            super::faults::injected(arg)
+        )
     )));
     q.put(offset, unit, fill_gaps)
 }

@@ -129,10 +129,16 @@ impl HealthCell {
             .is_ok()
         {
             if full {
-                tracing::error!(usage = detail, "disk almost full: new messages are refused until space is freed");
+                tracing::error!(
+                    usage = detail,
+                    "disk almost full: new messages are refused until space is freed"
+                );
                 *c = Some(format!("the disk is full ({detail})"));
             } else {
-                tracing::info!(usage = detail, "disk usage back below the limit: accepting messages again");
+                tracing::info!(
+                    usage = detail,
+                    "disk usage back below the limit: accepting messages again"
+                );
                 *c = None;
             }
         }
@@ -169,6 +175,12 @@ mod tests {
         assert!(!h.snapshot().is_writable());
         assert!(h.snapshot().cause.unwrap().contains("95%"));
         h.set_disk_full(false, "50%");
-        assert_eq!(h.snapshot(), Health { state: HealthState::Running, cause: None });
+        assert_eq!(
+            h.snapshot(),
+            Health {
+                state: HealthState::Running,
+                cause: None
+            }
+        );
     }
 }

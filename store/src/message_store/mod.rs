@@ -82,6 +82,12 @@ impl MessageStore {
         ))
     }
 
+    /// Runs one cleaner pass now (tests and operators' "delete expired files now");
+    /// returns how many CommitLog files it deleted.
+    pub fn clean_now(&self) -> usize {
+        cleaner::clean_once(&self.shared)
+    }
+
     /// Whether writes are accepted, and if not, why.
     pub fn health(&self) -> Health {
         self.shared.health.snapshot()

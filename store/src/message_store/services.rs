@@ -34,7 +34,12 @@ impl Services {
             })?,
             supervised(shared, "store-flusher", true, flusher::flusher_loop)?,
             supervised(shared, "store-warmer", false, warmer::warmer_loop)?,
-            supervised(shared, "store-dispatcher", true, dispatcher::dispatcher_loop)?,
+            supervised(
+                shared,
+                "store-dispatcher",
+                true,
+                dispatcher::dispatcher_loop,
+            )?,
             supervised(shared, "store-cleaner", true, cleaner::cleaner_loop)?,
         ];
         Ok(Services { threads })

@@ -134,17 +134,19 @@ fn append(
         .collect();
     let total: usize = lens.iter().sum();
     let mut ids = Vec::with_capacity(msgs.len());
-    let res = inject_append_fault(shared).and_then(|()| shared.commitlog.append(total, |start, buf| {
-        let mut pos = 0usize;
-        for (i, (m, len)) in msgs.iter().zip(&lens).enumerate() {
-            let phy = start + pos as i64;
-            if let Some(dst) = buf.get_mut(pos..pos + len) {
-                fields_of(m, qo(i), phy, store_ts, store_host).encode_into(dst);
+    let res = inject_append_fault(shared).and_then(|()| {
+        shared.commitlog.append(total, |start, buf| {
+            let mut pos = 0usize;
+            for (i, (m, len)) in msgs.iter().zip(&lens).enumerate() {
+                let phy = start + pos as i64;
+                if let Some(dst) = buf.get_mut(pos..pos + len) {
+                    fields_of(m, qo(i), phy, store_ts, store_host).encode_into(dst);
+                }
+                ids.push(record::offset_msg_id(store_host, phy));
+                pos += len;
             }
-            ids.push(record::offset_msg_id(store_host, phy));
-            pos += len;
-        }
-    }));
+        })
+    });
     match res {
         Ok(phy) => {
             if takes_offset {
@@ -180,9 +182,11 @@ fn append(
 
 fn inject_append_fault(shared: &Shared) -> Result<(), AppendError> {
     let _ = shared;
-    fail::fail_point!("commitlog-append", |arg| Err(AppendError::File(crate::mapped_file::FileError::new(
-        &shared.cfg.commitlog_path(),
-        super::faults::injected(arg)
-    ))));
+    fail::fail_point!("commitlog-append", |arg| Err(AppendError::File(
+        crate::mapped_file::FileError::new(
+            &shared.cfg.commitlog_path(),
+            super::faults::injected(arg)
+        )
+    )));
     Ok(())
 }
