@@ -50,7 +50,9 @@ pub(crate) fn judge(usage: Option<f64>, cfg: &crate::config::StoreConfig) -> Ver
 }
 
 pub(crate) fn cleaner_loop(shared: &Shared) {
-    let mut next = Instant::now();
+    // Java's first pass comes a minute after start; one interval is enough to keep start-up
+    // free of deletions while an operator looks at a freshly migrated store.
+    let mut next = Instant::now() + shared.cfg.clean_resource_interval;
     loop {
         fail::fail_point!("cleaner-loop");
         {
