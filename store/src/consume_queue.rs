@@ -310,3 +310,43 @@ impl ConsumeQueue {
         self.files.flush().map(|_| ())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unit(phy: i64) -> Unit {
+        Unit {
+            phy_offset: phy,
+            size: 100,
+            tags_code: 0,
+        }
+    }
+
+    #[test]
+    fn a_gap_is_an_error_while_serving_and_bounded_during_recovery() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let q = ConsumeQueue::open(dir.path(), "G", 0, 10 * UNIT_SIZE, false).expect("open");
+        q.put(0, unit(0), false).expect("first");
+        // Unit 1 missing while serving: a filler would hide message 1 for good.
+        let err = q.put(2, unit(200), false).expect_err("gap");
+        assert!(matches!(err, PutUnitError::Gap { expected: 1, got: 2, .. }), "{err}");
+        assert_eq!(q.max_offset(), 1, "nothing written");
+        // During recovery a short gap is filled (the records are gone with a damaged file)…
+        q.put(3, unit(300), true).expect("filled");
+        assert!(q.get(1).expect("unit").is_filler());
+        assert_eq!(q.get(3).expect("unit").phy_offset, 300);
+        // …but a damaged offset far ahead must not write fillers until the disk is full.
+        assert!(matches!(q.put(1 << 40, unit(400), true), Err(PutUnitError::Gap { .. })));
+        assert!(matches!(q.put(i64::MAX, unit(400), true), Err(PutUnitError::Gap { .. })));
+        assert_eq!(q.max_offset(), 4);
+    }
+
+    #[test]
+    fn a_negative_or_huge_first_offset_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let q = ConsumeQueue::open(dir.path(), "G", 1, 10 * UNIT_SIZE, false).expect("open");
+        assert!(q.put(i64::MAX, unit(0), true).is_err());
+        assert_eq!(q.max_offset(), 0);
+    }
+}
