@@ -19,6 +19,7 @@ mod pull;
 mod query;
 mod registration;
 mod retry;
+mod runtime_info;
 mod schedule;
 mod send;
 mod topics;

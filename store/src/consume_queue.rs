@@ -330,15 +330,31 @@ mod tests {
         q.put(0, unit(0), false).expect("first");
         // Unit 1 missing while serving: a filler would hide message 1 for good.
         let err = q.put(2, unit(200), false).expect_err("gap");
-        assert!(matches!(err, PutUnitError::Gap { expected: 1, got: 2, .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                PutUnitError::Gap {
+                    expected: 1,
+                    got: 2,
+                    ..
+                }
+            ),
+            "{err}"
+        );
         assert_eq!(q.max_offset(), 1, "nothing written");
         // During recovery a short gap is filled (the records are gone with a damaged file)…
         q.put(3, unit(300), true).expect("filled");
         assert!(q.get(1).expect("unit").is_filler());
         assert_eq!(q.get(3).expect("unit").phy_offset, 300);
         // …but a damaged offset far ahead must not write fillers until the disk is full.
-        assert!(matches!(q.put(1 << 40, unit(400), true), Err(PutUnitError::Gap { .. })));
-        assert!(matches!(q.put(i64::MAX, unit(400), true), Err(PutUnitError::Gap { .. })));
+        assert!(matches!(
+            q.put(1 << 40, unit(400), true),
+            Err(PutUnitError::Gap { .. })
+        ));
+        assert!(matches!(
+            q.put(i64::MAX, unit(400), true),
+            Err(PutUnitError::Gap { .. })
+        ));
         assert_eq!(q.max_offset(), 4);
     }
 

@@ -88,6 +88,19 @@ impl MessageStore {
         cleaner::clean_once(&self.shared)
     }
 
+    /// Appends waiting for the writer.
+    pub fn queued_appends(&self) -> usize {
+        self.shared.queued.load(Ordering::Relaxed)
+    }
+
+    /// How long the writer has been in its current append (ms), 0 when idle.
+    pub fn append_stall_ms(&self) -> i64 {
+        match self.shared.append_started.load(Ordering::Relaxed) {
+            0 => 0,
+            t => (now_ms() - t).max(0),
+        }
+    }
+
     /// Whether writes are accepted, and if not, why.
     pub fn health(&self) -> Health {
         self.shared.health.snapshot()
