@@ -525,6 +525,7 @@ impl MessageStore {
         for t in threads {
             let _ = t.join();
         }
+        self.shared.commitlog.files().drop_spare();
         if let Err(e) = dispatcher::dispatch_available(&self.shared, Phase::Serving) {
             tracing::error!(error = %e, "dispatch at shutdown failed; the next start re-dispatches");
         }
