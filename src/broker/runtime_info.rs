@@ -56,7 +56,9 @@ pub fn runtime_info(ctx: &BrokerContext, req: &RemotingCommand) -> Outcome<Remot
         "sendThreadPoolQueueCapacity",
         cfg.send_queue_capacity.to_string(),
     );
-    // rmqd's own: RUNNING, DISK_FULL or POISONED, and why.
+    // rmqd's own: RUNNING, DISK_FULL or POISONED, and why; timer tasks restarted after
+    // a panic.
+    put("brokerTaskRestarts", ctx.task_restarts.get().to_string());
     put("storeHealth", health.state.as_str().into());
     put("storeHealthCause", health.cause.unwrap_or_default());
     Ok(RemotingCommand::success(req).with_body(serde_json::to_vec(&t).unwrap_or_default()))
