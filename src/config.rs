@@ -101,7 +101,7 @@ macro_rules! numeric_value {
         }
     )*};
 }
-numeric_value!(i32, i64, u16, u64);
+numeric_value!(i32, i64, u16, u64, f64);
 
 macro_rules! broker_config {
     ($( $(#[$doc:meta])* $field:ident : $ty:ty = $default:expr => $key:literal ),* $(,)?) => {
@@ -216,6 +216,17 @@ broker_config! {
     delete_when: String = "04".into() => "deleteWhen",
     /// `diskMaxUsedSpaceRatio` (percent)
     disk_max_used_space_ratio: i32 = 75 => "diskMaxUsedSpaceRatio",
+    /// `cleanFileForciblyEnable`: above `diskSpaceCleanForciblyRatio`, delete CommitLog
+    /// files whether expired or not
+    clean_file_forcibly_enable: bool = true => "cleanFileForciblyEnable",
+    /// `cleanResourceInterval` (ms): how often the cleaner looks at the disk
+    clean_resource_interval: u64 = 10_000 => "cleanResourceInterval",
+    /// Java's `-Drocketmq.broker.diskSpaceWarningLevelRatio` (a JVM property there):
+    /// above this share of the disk in use, sends are refused
+    disk_space_warning_level_ratio: f64 = 0.90 => "diskSpaceWarningLevelRatio",
+    /// Java's `-Drocketmq.broker.diskSpaceCleanForciblyRatio`: above this share,
+    /// unexpired files are deleted too
+    disk_space_clean_forcibly_ratio: f64 = 0.85 => "diskSpaceCleanForciblyRatio",
     /// `messageIndexEnable`
     message_index_enable: bool = true => "messageIndexEnable",
     /// `checkCRCOnRecover`
@@ -331,6 +342,19 @@ impl BrokerConfig {
         c.file_reserved_hours = self.file_reserved_time;
         c.delete_when = self.delete_when.clone();
         c.disk_max_used_space_ratio = self.disk_max_used_space_ratio.clamp(10, 95) as u32;
+        // A share of the disk; nonsense (NaN, ≤ 0, ≥ 1) would disable the guard or refuse
+        // every write, so it is kept within [0.01, 0.99].
+        let ratio = |r: f64| {
+            if r.is_nan() {
+                0.90
+            } else {
+                r.clamp(0.01, 0.99)
+            }
+        };
+        c.disk_space_warning_ratio = ratio(self.disk_space_warning_level_ratio);
+        c.disk_space_clean_forcibly_ratio = ratio(self.disk_space_clean_forcibly_ratio);
+        c.clean_file_forcibly_enable = self.clean_file_forcibly_enable;
+        c.clean_resource_interval = Duration::from_millis(self.clean_resource_interval.max(100));
         c.max_transfer_bytes_on_message_in_memory =
             self.max_transfer_bytes_on_message_in_memory as usize;
         c.max_transfer_count_on_message_in_memory =

@@ -32,6 +32,8 @@ pub struct BrokerContext {
     pub parked: Arc<ParkedPulls>,
     pub files: ConfigFiles,
     pub delays: DelayOffsets,
+    /// Restarts of the supervised timer tasks (runtime info).
+    pub task_restarts: Arc<super::supervise::Restarts>,
 }
 
 impl BrokerContext {

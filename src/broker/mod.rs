@@ -20,8 +20,10 @@ mod pull;
 mod query;
 mod registration;
 mod retry;
+mod runtime_info;
 mod schedule;
 mod send;
+mod supervise;
 mod topics;
 mod transaction;
 
@@ -120,6 +122,7 @@ impl Broker {
             parked,
             files,
             delays,
+            task_restarts: Default::default(),
         });
         ctx.persist_topics();
         ctx.persist_groups();
@@ -146,13 +149,49 @@ impl Broker {
                 shutdown.clone(),
             )));
         }
-        tasks.push(tokio::spawn(registrar.run(shutdown.clone())));
-        tasks.push(tokio::spawn(schedule::run(ctx.clone(), shutdown.clone())));
-        tasks.push(tokio::spawn(transaction::run_checker(
-            ctx.clone(),
-            shutdown.clone(),
-        )));
-        tasks.push(tokio::spawn(housekeeping(ctx.clone(), shutdown)));
+        // Timer tasks keep their state in `ctx`: one that panics is restarted, not lost.
+        let pause = Duration::from_secs(1);
+        let restarts = ctx.task_restarts.clone();
+        {
+            let (r, s) = (registrar.clone(), shutdown.clone());
+            tasks.push(supervise::supervised(
+                "registrar",
+                shutdown.clone(),
+                pause,
+                restarts.clone(),
+                move || r.clone().run(s.clone()),
+            ));
+        }
+        {
+            let (c, s) = (ctx.clone(), shutdown.clone());
+            tasks.push(supervise::supervised(
+                "delay-levels",
+                shutdown.clone(),
+                pause,
+                restarts.clone(),
+                move || schedule::run(c.clone(), s.clone()),
+            ));
+        }
+        {
+            let (c, s) = (ctx.clone(), shutdown.clone());
+            tasks.push(supervise::supervised(
+                "transaction-checker",
+                shutdown.clone(),
+                pause,
+                restarts.clone(),
+                move || transaction::run_checker(c.clone(), s.clone()),
+            ));
+        }
+        {
+            let (c, s) = (ctx.clone(), shutdown.clone());
+            tasks.push(supervise::supervised(
+                "housekeeping",
+                shutdown.clone(),
+                pause,
+                restarts,
+                move || housekeeping(c.clone(), s.clone()),
+            ));
+        }
         tracing::info!(
             addr = %local_addr,
             name = %config.broker_name,

@@ -7,6 +7,7 @@ use rmqd_remoting::codes::request;
 use rmqd_remoting::{ConnectionHandle, RemotingCommand, Reply, RequestHandler};
 
 use super::context::{BrokerContext, Outcome};
+use super::runtime_info;
 use super::{admin, client_manage, offset_requests, pull, query, retry, send, transaction};
 
 pub struct BrokerProcessor {
@@ -61,6 +62,7 @@ impl RequestHandler for BrokerProcessor {
             request::DELETE_SUBSCRIPTIONGROUP => admin::delete_group(ctx, &req),
             request::GET_ALL_SUBSCRIPTIONGROUP_CONFIG => admin::all_groups(ctx, &req),
             request::GET_BROKER_CONFIG => admin::broker_config(ctx, &req),
+            request::GET_BROKER_RUNTIME_INFO => runtime_info::runtime_info(ctx, &req),
             request::GET_CONSUMER_CONNECTION_LIST => admin::consumer_connections(ctx, &req),
             _ => Ok(RemotingCommand::not_supported(&req)),
         };

@@ -118,6 +118,9 @@ impl Registrar {
                 .register_name_server_period
                 .clamp(10_000, 60_000),
         );
+        // A test hook (the `fail` crate, armed through RMQD_FAILPOINTS when the build has
+        // fault points): a registrar that dies here must come back, not drop the routes.
+        fail::fail_point!("registrar-loop");
         self.register_all().await;
         let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -26,10 +26,13 @@ const MSG_REGION: &str = "DefaultRegion";
 
 pub fn process(ctx: &Arc<BrokerContext>, conn: &ConnectionHandle, req: RemotingCommand) -> Reply {
     match prepare_and_queue(ctx, conn, &req) {
-        Ok((queue_id, pending)) => Reply::Later(Box::pin(async move {
-            let result = pending.await;
-            Some(respond(&req, queue_id, result))
-        })),
+        Ok((queue_id, pending)) => {
+            let ctx = Arc::clone(ctx);
+            Reply::Later(Box::pin(async move {
+                let result = pending.await;
+                Some(respond(&ctx, &req, queue_id, result))
+            }))
+        }
         Err(r) => {
             tracing::debug!(code = r.code, remark = %r.remark, "send refused");
             Reply::Now(Some(RemotingCommand::error(&req, r.code, r.remark)))
@@ -339,7 +342,12 @@ fn build_batch(
 /// `queue_id` is the queue the producer's message was for: Java answers with it even when
 /// the message was stored elsewhere first (delay levels, transaction half messages),
 /// together with the queue offset where it was stored.
-fn respond(req: &RemotingCommand, queue_id: i32, result: PutResult) -> RemotingCommand {
+fn respond(
+    ctx: &BrokerContext,
+    req: &RemotingCommand,
+    queue_id: i32,
+    result: PutResult,
+) -> RemotingCommand {
     let code = match result.status {
         PutStatus::PutOk => response::SUCCESS,
         PutStatus::FlushDiskTimeout => response::FLUSH_DISK_TIMEOUT,
@@ -369,9 +377,52 @@ fn respond(req: &RemotingCommand, queue_id: i32, result: PutResult) -> RemotingC
         _ if result.status == PutStatus::QueueFull => {
             resp.remark = Some("[OVERLOAD]system busy, start flow control for a while".into());
         }
-        _ => {
-            resp.remark = Some(format!("store refused the message: {:?}", result.status));
-        }
+        _ => resp.remark = Some(refusal_remark(ctx, result.status)),
     }
     resp
+}
+
+/// Java's remarks for a refused put, with the store's own cause where rmqd knows it
+/// (the Java broker only logs it), so an operator reading a client's error sees why.
+fn refusal_remark(ctx: &BrokerContext, status: PutStatus) -> String {
+    match status {
+        PutStatus::ServiceNotAvailable => {
+            let health = ctx.store.health();
+            let cause = health
+                .cause
+                .map(|c| format!(" [store {}: {c}]", health.state.as_str()))
+                .unwrap_or_default();
+            format!(
+                "service not available now. It may be caused by one of the following reasons: \
+                 the broker's disk is full [{}], messages are put to the slave, message store \
+                 has been shut down, etc.{cause}",
+                disk_ratios(ctx)
+            )
+        }
+        PutStatus::CreateMappedFileFailed => {
+            "create mapped file failed, server is busy or broken.".into()
+        }
+        PutStatus::MessageIllegal | PutStatus::PropertiesSizeExceeded => {
+            "the message is illegal, maybe msg body or properties length not matched. msg body \
+             length limit 128k, msg properties length limit 32k."
+                .into()
+        }
+        _ => "UNKNOWN_ERROR".into(),
+    }
+}
+
+/// `CL: 0.42 CQ: 0.42 INDEX: 0.42`, Java's `diskUtil()`.
+fn disk_ratios(ctx: &BrokerContext) -> String {
+    let cfg = ctx.store.config();
+    let r = |p: &std::path::Path| {
+        rmqd_store::message_store::disk_usage(p)
+            .map(|u| format!("{u:.2}"))
+            .unwrap_or_else(|| "-1".into())
+    };
+    format!(
+        "CL: {} CQ: {} INDEX: {}",
+        r(&cfg.commitlog_path()),
+        r(&cfg.consume_queue_path()),
+        r(&cfg.index_path())
+    )
 }

@@ -41,6 +41,20 @@ pub struct StoreConfig {
     /// Above this share of the disk in use, appends are refused (Java's
     /// `diskSpaceWarningLevelRatio`, 0.90).
     pub disk_space_warning_ratio: f64,
+    /// Above this share, files are deleted whether expired or not, when
+    /// `clean_file_forcibly_enable` (Java's `diskSpaceCleanForciblyRatio`, 0.85).
+    pub disk_space_clean_forcibly_ratio: f64,
+    /// `cleanFileForciblyEnable` (true).
+    pub clean_file_forcibly_enable: bool,
+    /// Files deleted per cleaner pass at most (Java's `DELETE_FILES_BATCH_MAX`, 10).
+    pub delete_files_batch_max: usize,
+    /// How often the cleaner looks at the disk (`cleanResourceInterval`, 10 s).
+    pub clean_resource_interval: Duration,
+    /// A record whose consume-queue unit or index entry cannot be written is retried this
+    /// many times before the store is poisoned (Java retries a consume-queue write 30 times).
+    pub dispatch_retry_times: u32,
+    /// Pause between those retries (Java: 1 s).
+    pub dispatch_retry_interval: Duration,
     /// Appends waiting for the writer beyond this many are refused (Java's
     /// `sendThreadPoolQueueCapacity`, 10000): memory stays bounded under a flood.
     pub send_queue_capacity: usize,
@@ -73,6 +87,12 @@ impl StoreConfig {
             max_transfer_bytes_on_message_in_memory: 256 * 1024,
             max_transfer_count_on_message_in_memory: 32,
             disk_space_warning_ratio: 0.90,
+            disk_space_clean_forcibly_ratio: 0.85,
+            clean_file_forcibly_enable: true,
+            delete_files_batch_max: 10,
+            clean_resource_interval: Duration::from_secs(10),
+            dispatch_retry_times: 30,
+            dispatch_retry_interval: Duration::from_secs(1),
             send_queue_capacity: 10_000,
             os_page_cache_busy_timeout: Duration::from_millis(1000),
         }

@@ -43,6 +43,22 @@ impl Unit {
     }
 }
 
+/// Why a unit could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum PutUnitError {
+    #[error(transparent)]
+    File(#[from] FileError),
+    #[error("consume queue {topic}-{queue_id}: unit for offset {got} would leave a gap after {expected}")]
+    Gap {
+        topic: String,
+        queue_id: i32,
+        expected: i64,
+        got: i64,
+    },
+    #[error("queue offset {0} out of range")]
+    BadOffset(i64),
+}
+
 #[derive(Debug)]
 pub struct ConsumeQueue {
     pub topic: String,
@@ -161,32 +177,47 @@ impl ConsumeQueue {
 
     /// Appends the unit for queue offset `offset` (the dispatcher is the only writer).
     /// Offsets below the end were already dispatched (a re-dispatch after recovery) and
-    /// are skipped; a gap is filled with filler units so that unit n stays offset n.
-    pub fn put(&self, offset: i64, unit: Unit) -> Result<(), FileError> {
+    /// are skipped. A gap — units missing before `offset` — is filled with filler units
+    /// only when `fill_gaps` (re-dispatch during recovery, where the missing records are
+    /// gone with a damaged file) and only within one file's worth of units: while serving,
+    /// a gap means an acknowledged message would vanish behind a filler, so it is an error.
+    pub fn put(&self, offset: i64, unit: Unit, fill_gaps: bool) -> Result<(), PutUnitError> {
         let max = self.max_offset();
         if offset < max {
             return Ok(());
         }
+        let units_per_file = (self.files.file_size() / UNIT_SIZE) as i64;
         if self.files.last().is_none() {
             // A queue that starts past 0 (its older files were deleted, or it was migrated
             // mid-stream) begins with a file named for the unit's file, filled up to it.
-            let byte = offset as u64 * UNIT_SIZE as u64;
+            let byte = u64::try_from(offset)
+                .ok()
+                .and_then(|o| o.checked_mul(UNIT_SIZE as u64))
+                .ok_or(PutUnitError::BadOffset(offset))?;
             let start = byte - byte % self.files.file_size() as u64;
             self.files.create_next(start)?;
             self.min_logic_offset
                 .store((start / UNIT_SIZE as u64) as i64, Ordering::Release);
         }
         let mut next = self.max_offset();
+        if next < offset && !(fill_gaps && offset - next <= units_per_file) {
+            return Err(PutUnitError::Gap {
+                topic: self.topic.clone(),
+                queue_id: self.queue_id,
+                expected: next,
+                got: offset,
+            });
+        }
+        if next < offset {
+            tracing::warn!(
+                topic = %self.topic,
+                queue = self.queue_id,
+                expected = next,
+                got = offset,
+                "consume queue gap filled with filler units during recovery"
+            );
+        }
         while next < offset {
-            if next == self.max_offset() {
-                tracing::warn!(
-                    topic = %self.topic,
-                    queue = self.queue_id,
-                    expected = next,
-                    got = offset,
-                    "consume queue gap filled with filler units"
-                );
-            }
             self.append(Unit {
                 phy_offset: 0,
                 size: FILLER_SIZE,
@@ -277,5 +308,61 @@ impl ConsumeQueue {
 
     pub fn flush(&self) -> Result<(), FileError> {
         self.files.flush().map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unit(phy: i64) -> Unit {
+        Unit {
+            phy_offset: phy,
+            size: 100,
+            tags_code: 0,
+        }
+    }
+
+    #[test]
+    fn a_gap_is_an_error_while_serving_and_bounded_during_recovery() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let q = ConsumeQueue::open(dir.path(), "G", 0, 10 * UNIT_SIZE, false).expect("open");
+        q.put(0, unit(0), false).expect("first");
+        // Unit 1 missing while serving: a filler would hide message 1 for good.
+        let err = q.put(2, unit(200), false).expect_err("gap");
+        assert!(
+            matches!(
+                err,
+                PutUnitError::Gap {
+                    expected: 1,
+                    got: 2,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert_eq!(q.max_offset(), 1, "nothing written");
+        // During recovery a short gap is filled (the records are gone with a damaged file)…
+        q.put(3, unit(300), true).expect("filled");
+        assert!(q.get(1).expect("unit").is_filler());
+        assert_eq!(q.get(3).expect("unit").phy_offset, 300);
+        // …but a damaged offset far ahead must not write fillers until the disk is full.
+        assert!(matches!(
+            q.put(1 << 40, unit(400), true),
+            Err(PutUnitError::Gap { .. })
+        ));
+        assert!(matches!(
+            q.put(i64::MAX, unit(400), true),
+            Err(PutUnitError::Gap { .. })
+        ));
+        assert_eq!(q.max_offset(), 4);
+    }
+
+    #[test]
+    fn a_negative_or_huge_first_offset_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let q = ConsumeQueue::open(dir.path(), "G", 1, 10 * UNIT_SIZE, false).expect("open");
+        assert!(q.put(i64::MAX, unit(0), true).is_err());
+        assert_eq!(q.max_offset(), 0);
     }
 }

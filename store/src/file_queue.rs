@@ -30,6 +30,9 @@ pub struct FileQueue {
     dir: PathBuf,
     file_size: usize,
     files: RwLock<Vec<Arc<MappedFile>>>,
+    /// The next file, created ahead of need off the writer's path (Java's
+    /// AllocateMappedFileService); taken by [`FileQueue::create_next`] when its start fits.
+    spare: std::sync::Mutex<Option<Arc<MappedFile>>>,
 }
 
 /// Lists `dir`'s 20-digit files, sorted by start offset (a missing dir is empty).
@@ -116,6 +119,7 @@ impl FileQueue {
             dir: dir.to_path_buf(),
             file_size,
             files: RwLock::new(files),
+            spare: std::sync::Mutex::new(None),
         })
     }
 
@@ -164,9 +168,44 @@ impl FileQueue {
             .last()
             .map(|f| f.start() + f.size() as u64)
             .unwrap_or(start_if_empty);
-        let f = Arc::new(MappedFile::create(&self.dir, start, self.file_size)?);
+        let spare = self
+            .spare
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .filter(|f| f.start() == start);
+        let f = match spare {
+            Some(f) => f,
+            None => Arc::new(MappedFile::create(&self.dir, start, self.file_size)?),
+        };
         files.push(Arc::clone(&f));
         Ok(f)
+    }
+
+    /// Deletes an unused preallocated file (at shutdown: the next start would only find
+    /// it past the end and delete it).
+    pub fn drop_spare(&self) {
+        if let Some(f) = self.spare.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            if let Err(e) = f.delete() {
+                tracing::warn!(error = %e, "could not delete the preallocated file");
+            }
+        }
+    }
+
+    /// Creates the file after the last one ahead of need, so that rolling into it costs
+    /// the writer nothing. Returns it when one was created now.
+    pub fn prepare_next(&self) -> Result<Option<Arc<MappedFile>>, FileError> {
+        let Some(start) = self.last().map(|f| f.start() + f.size() as u64) else {
+            return Ok(None);
+        };
+        let mut spare = self.spare.lock().unwrap_or_else(|e| e.into_inner());
+        if spare.as_ref().is_some_and(|f| f.start() == start) {
+            return Ok(None);
+        }
+        // Created outside the file list's lock: readers and the writer go on meanwhile.
+        let f = Arc::new(MappedFile::create(&self.dir, start, self.file_size)?);
+        *spare = Some(Arc::clone(&f));
+        Ok(Some(f))
     }
 
     /// Lowest logical offset held.
@@ -237,6 +276,9 @@ impl FileQueue {
 
     /// Deletes every file (a queue whose topic was deleted).
     pub fn destroy(&self) {
+        if let Some(f) = self.spare.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = f.delete();
+        }
         for f in self.files_mut().drain(..) {
             let _ = f.delete();
         }

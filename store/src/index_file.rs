@@ -383,23 +383,32 @@ pub struct IndexService {
     cfg: IndexConfig,
     files: Vec<IndexFile>,
     read_only: bool,
+    /// End time of a file that filled up and was flushed, not yet in the checkpoint.
+    rolled: Option<i64>,
 }
 
 impl IndexService {
     /// Opens every index file. After a crash (`abnormal_exit_index_ts` set) files newer
-    /// than the checkpoint's index time are deleted and rebuilt by re-dispatch, as Java does.
+    /// than the checkpoint's index time are deleted, as Java does; the returned offset is
+    /// where re-dispatch must start to rebuild them (the end of the newest file kept),
+    /// so that every acknowledged key is found again.
     pub fn open(
         dir: &Path,
         cfg: IndexConfig,
         abnormal_exit_index_ts: Option<i64>,
-    ) -> Result<Self, IndexError> {
+    ) -> Result<(Self, Option<i64>), IndexError> {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
         let mut s = Self::load(dir, cfg, false)?;
+        let mut rebuild_from = None;
         if let Some(ts) = abnormal_exit_index_ts {
             let mut kept = Vec::new();
             for f in s.files.drain(..) {
-                if f.header.end_timestamp > ts {
+                // Once a newer file is dropped, every later one goes too: the index files
+                // must stay a contiguous run of the CommitLog.
+                if rebuild_from.is_some() || f.header.end_timestamp > ts {
                     tracing::warn!(file = %f.path.display(), "index file newer than the checkpoint; rebuilding it");
+                    let begin = f.header.begin_phy_offset.max(0);
+                    rebuild_from.get_or_insert(begin);
                     let p = f.path.clone();
                     drop(f);
                     std::fs::remove_file(&p).map_err(io(&p))?;
@@ -407,9 +416,13 @@ impl IndexService {
                     kept.push(f);
                 }
             }
+            if let (Some(from), Some(last)) = (rebuild_from.as_mut(), kept.last()) {
+                // The kept file vouches for everything up to its last entry.
+                *from = last.header.end_phy_offset;
+            }
             s.files = kept;
         }
-        Ok(s)
+        Ok((s, rebuild_from))
     }
 
     /// Opens the files for lookups only (store tools on a read-only copy).
@@ -456,6 +469,7 @@ impl IndexService {
             cfg,
             files,
             read_only,
+            rolled: None,
         })
     }
 
@@ -501,6 +515,9 @@ impl IndexService {
                     .unwrap_or((0, 0));
                 if let Some(last) = self.files.last() {
                     last.flush()?;
+                    if last.is_full() {
+                        self.rolled = Some(last.header.end_timestamp);
+                    }
                 }
                 let f = IndexFile::create(&self.dir, now_ms(), self.cfg, prev)?;
                 self.files.push(f);
@@ -546,6 +563,13 @@ impl IndexService {
             f.flush()?;
         }
         Ok(())
+    }
+
+    /// The end time of a file that filled up and was flushed since the last call: the
+    /// caller records it in the checkpoint before more keys go to the new file, so a crash
+    /// never makes recovery drop a complete file.
+    pub fn take_rolled(&mut self) -> Option<i64> {
+        self.rolled.take()
     }
 
     /// End time of the newest full file: what the checkpoint may vouch for.
@@ -619,7 +643,7 @@ mod tests {
     #[test]
     fn put_select_roll_and_reopen() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut s = IndexService::open(dir.path(), SMALL, None).expect("open");
+        let (mut s, _) = IndexService::open(dir.path(), SMALL, None).expect("open");
         for i in 0..100i64 {
             s.build(
                 "T",
@@ -644,7 +668,7 @@ mod tests {
         );
         s.flush().expect("flush");
         drop(s);
-        let s = IndexService::open(dir.path(), SMALL, None).expect("reopen");
+        let (s, _) = IndexService::open(dir.path(), SMALL, None).expect("reopen");
         assert!(s
             .query("T", "U99", 10, 0, i64::MAX)
             .phy_offsets
@@ -656,7 +680,7 @@ mod tests {
     #[test]
     fn redispatch_below_the_end_is_skipped() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut s = IndexService::open(dir.path(), SMALL, None).expect("open");
+        let (mut s, _) = IndexService::open(dir.path(), SMALL, None).expect("open");
         s.build("T", None, Some("a"), 500, 1).expect("build");
         s.build("T", None, Some("a"), 100, 1).expect("build");
         assert_eq!(s.query("T", "a", 10, 0, i64::MAX).phy_offsets, vec![500]);

@@ -18,6 +18,6 @@ pub mod reader;
 pub mod record;
 
 pub use message_store::{
-    ArrivalListener, GetMessageResult, GetMessageStatus, MessageStore, MessageToStore, OpenError,
-    PutFuture, PutResult, PutStatus, QueryResult, RecoveryReport,
+    ArrivalListener, GetMessageResult, GetMessageStatus, Health, HealthState, MessageStore,
+    MessageToStore, OpenError, PutFuture, PutResult, PutStatus, QueryResult, RecoveryReport,
 };

@@ -86,6 +86,10 @@ impl MappedFile {
         file.set_len(size as u64)
             .map_err(|e| FileError::new(&path, e))?;
         reserve(&file, size).map_err(|e| FileError::new(&path, e))?;
+        // The size and the directory entry must be on disk before any record in the file
+        // is acknowledged: msync of the data later does not make a new file's name durable.
+        file.sync_all().map_err(|e| FileError::new(&path, e))?;
+        sync_dir(dir).map_err(|e| FileError::new(dir, e))?;
         Self::map(path, file, start, size, 0)
     }
 
@@ -315,6 +319,11 @@ impl AsRef<[u8]> for MappedSlice {
     fn as_ref(&self) -> &[u8] {
         self.file.slice(self.pos, self.len).unwrap_or_default()
     }
+}
+
+/// fsync of a directory: makes the entries created or renamed in it durable.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
 }
 
 fn reserve(file: &File, size: usize) -> io::Result<()> {

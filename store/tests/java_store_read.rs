@@ -374,7 +374,7 @@ fn replaying_the_commit_log_rebuilds_the_java_index_files() {
         max_hash_slot_num: 100,
         max_index_num: 400,
     };
-    let mut svc = IndexService::open(tmp.path(), cfg, None).expect("open");
+    let (mut svc, _) = IndexService::open(tmp.path(), cfg, None).expect("open");
     for (off, bytes) in r.records() {
         let Ok(Decoded::Message(m)) = record::decode(&bytes, false) else {
             panic!()
