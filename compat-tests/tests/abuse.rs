@@ -614,9 +614,9 @@ fn slowloris_frames_are_served_or_closed_by_the_idle_timeout() {
 }
 
 /// 10,000 connections that never send a byte. The broker port serves at most 10,000
-/// connections at once (`ServerConfig::max_connections`), so the bystanders use the
-/// name server and the broker's VIP port (listen port - 2), which have their own limits;
-/// after the crowd leaves the main port serves again. The fd limit is raised in the
+/// connections at once (`ServerConfig::max_connections`) and closes the next one at
+/// once, so the bystanders use the name server and the broker's VIP port (listen port -
+/// 2), which have their own limits; after the crowd leaves the main port serves again. The fd limit is raised in the
 /// harness's environment (this process and rmqd inherit 20,000 here); peak RSS is
 /// printed for the README.
 #[test]
@@ -661,6 +661,25 @@ fn ten_thousand_idle_connections_leave_the_broker_serving() {
         GET_ALL_TOPIC_LIST_FROM_NAMESERVER,
         "10k idle, namesrv",
     );
+    // One more on the main port is closed at once (not left hanging in the backlog),
+    // and the log says why.
+    let mut extra = TcpStream::connect(r.broker()).expect("connect past the limit");
+    extra
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let mut byte = [0u8; 1];
+    let refused = Instant::now();
+    match std::io::Read::read(&mut extra, &mut byte) {
+        Ok(0) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        other => panic!("a connection past the limit was not closed: {other:?}"),
+    }
+    assert!(
+        refused.elapsed() < Duration::from_secs(4),
+        "closed only after {:?}",
+        refused.elapsed()
+    );
+    assert!(r.log().contains("connection limit reached"), "{}", r.log());
     let with = status_kib(pid, "VmRSS") / 1024;
     println!("[10k idle] rmqd RSS {before} MiB before, {with} MiB with {IDLE} idle connections");
     assert_peak_rss(pid, "10k idle", 1024);

@@ -15,7 +15,8 @@ use crate::frame::DEFAULT_MAX_FRAME_LEN;
 pub struct ServerConfig {
     /// Largest frame accepted, length word included (`com.rocketmq.remoting.frameMaxLength`).
     pub max_frame_len: usize,
-    /// Connections served at once; further ones wait in the accept backlog.
+    /// Connections served at once; further ones are closed as soon as they are accepted
+    /// (logged at most every 10 s).
     pub max_connections: usize,
     /// A connection that delivers no complete frame for this long is closed
     /// (`serverChannelMaxIdleTimeSeconds`, 120 s): clients heartbeat every 30 s, and a
@@ -44,14 +45,8 @@ pub async fn serve(
     let limit = Arc::new(Semaphore::new(config.max_connections));
     let tracker = TaskTracker::new();
     let local = listener.local_addr().ok();
+    let mut last_refusal_log: Option<std::time::Instant> = None;
     loop {
-        let permit = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            p = limit.clone().acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_) => break,
-            },
-        };
         let accepted = tokio::select! {
             _ = shutdown.cancelled() => break,
             a = listener.accept() => a,
@@ -64,6 +59,21 @@ pub async fn serve(
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                 continue;
             }
+        };
+        // Over the limit a connection is closed at once, so its client fails over to
+        // another broker instead of waiting unseen in the backlog until someone leaves.
+        let Ok(permit) = limit.clone().try_acquire_owned() else {
+            let now = std::time::Instant::now();
+            if last_refusal_log.is_none_or(|t| now.duration_since(t).as_secs() >= 10) {
+                tracing::warn!(
+                    %peer,
+                    limit = config.max_connections,
+                    "connection limit reached: refusing new connections"
+                );
+                last_refusal_log = Some(now);
+            }
+            drop(stream);
+            continue;
         };
         let _ = stream.set_nodelay(true);
         let local_addr = stream.local_addr().ok().or(local);
