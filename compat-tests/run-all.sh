@@ -24,9 +24,7 @@ fi
 step "tests"
 RMQD_BIN="$PWD/target/debug/rmqd" cargo test --workspace --no-fail-fast
 
-if [ -x remoting/fuzz/run.sh ]; then
-  step "fuzz the frame decoder (bounded)"
-  remoting/fuzz/run.sh "${RMQD_FUZZ_SECONDS:-60}"
-fi
+step "fuzz every decoder of untrusted bytes (bounded)"
+fuzz/run.sh "${RMQD_FUZZ_SECONDS:-60}"
 
 step "done in $((SECONDS - start)) s"

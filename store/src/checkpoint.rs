@@ -43,7 +43,10 @@ impl CheckpointValues {
 
     /// `getMinTimestamp`: what abnormal recovery trusts, with Java's 3 s margin.
     pub fn min_timestamp(&self) -> i64 {
-        (self.physic_msg_timestamp.min(self.logics_msg_timestamp) - 3000).max(0)
+        self.physic_msg_timestamp
+            .min(self.logics_msg_timestamp)
+            .saturating_sub(3000)
+            .max(0)
     }
 
     /// `getMinTimestampIndex`.
@@ -135,6 +138,18 @@ mod tests {
         assert_eq!(d.values().min_timestamp(), 6_000);
         assert_eq!(d.values().min_timestamp_index(), 5);
         assert_eq!(std::fs::metadata(&p).expect("meta").len(), 4096);
+    }
+
+    /// Found by the fuzzer: a damaged checkpoint holding i64::MIN made the 3 s margin
+    /// overflow (a panic in a debug build, a wrapped huge timestamp in a release build).
+    #[test]
+    fn extreme_timestamps_do_not_overflow() {
+        let mut raw = [0u8; 24];
+        raw[0] = 0x80;
+        let v = CheckpointValues::parse(&raw);
+        assert_eq!(v.physic_msg_timestamp, i64::MIN);
+        assert_eq!(v.min_timestamp(), 0);
+        assert_eq!(v.min_timestamp_index(), 0);
     }
 
     proptest::proptest! {

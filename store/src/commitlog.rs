@@ -141,7 +141,7 @@ impl CommitLog {
     }
 
     /// Cuts everything after `end` (and zeroes it).
-    pub fn truncate(&self, end: i64) -> Result<(), FileError> {
+    pub(crate) fn truncate(&self, end: i64) -> Result<(), FileError> {
         self.files.truncate(end.max(0) as u64)
     }
 

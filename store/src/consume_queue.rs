@@ -37,6 +37,12 @@ impl Unit {
         b
     }
 
+    /// The CommitLog offset just past the record. Units read from disk may be damaged, so
+    /// the sum saturates instead of overflowing.
+    pub fn phy_end(&self) -> i64 {
+        self.phy_offset.saturating_add(i64::from(self.size))
+    }
+
     /// A unit that does not point at a message (filler, or zeros past the end).
     pub fn is_filler(&self) -> bool {
         self.size == FILLER_SIZE || self.size <= 0 || self.phy_offset < 0
@@ -115,7 +121,7 @@ impl ConsumeQueue {
                     break 'files;
                 }
                 if u.size != FILLER_SIZE {
-                    max_phy_end = max_phy_end.max(u.phy_offset + i64::from(u.size));
+                    max_phy_end = max_phy_end.max(u.phy_end());
                 }
                 pos += UNIT_SIZE;
             }
@@ -226,8 +232,7 @@ impl ConsumeQueue {
             next += 1;
         }
         self.append(unit)?;
-        self.max_phy_end
-            .fetch_max(unit.phy_offset + i64::from(unit.size), Ordering::AcqRel);
+        self.max_phy_end.fetch_max(unit.phy_end(), Ordering::AcqRel);
         Ok(())
     }
 
@@ -250,9 +255,7 @@ impl ConsumeQueue {
         let mut keep = max;
         while keep > self.min_offset() {
             match self.get(keep - 1) {
-                Some(u) if !u.is_filler() && u.phy_offset + i64::from(u.size) > phy_end => {
-                    keep -= 1
-                }
+                Some(u) if !u.is_filler() && u.phy_end() > phy_end => keep -= 1,
                 _ => break,
             }
         }
@@ -263,7 +266,7 @@ impl ConsumeQueue {
         let mut max_phy = 0;
         if let Some(u) = (keep > 0).then(|| self.get(keep - 1)).flatten() {
             if !u.is_filler() {
-                max_phy = u.phy_offset + i64::from(u.size);
+                max_phy = u.phy_end();
             }
         }
         self.max_phy_end.store(max_phy, Ordering::Release);
@@ -282,7 +285,7 @@ impl ConsumeQueue {
                 .and_then(|p| f.slice(p, UNIT_SIZE))
                 .and_then(Unit::decode);
             match last_unit {
-                Some(u) if i + 1 < files.len() && u.phy_offset + i64::from(u.size) <= min_phy => {
+                Some(u) if i + 1 < files.len() && u.phy_end() <= min_phy => {
                     deletable = i + 1;
                 }
                 _ => break,
@@ -364,5 +367,19 @@ mod tests {
         let q = ConsumeQueue::open(dir.path(), "G", 1, 10 * UNIT_SIZE, false).expect("open");
         assert!(q.put(i64::MAX, unit(0), true).is_err());
         assert_eq!(q.max_offset(), 0);
+    }
+
+    /// Found by the fuzzer: a damaged unit near i64::MAX made the end-of-record sums in
+    /// min-offset correction and truncation overflow.
+    #[test]
+    fn damaged_units_near_the_top_do_not_overflow() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let q = ConsumeQueue::open(dir.path(), "G", 2, 2 * UNIT_SIZE, false).expect("open");
+        for i in 0..4 {
+            q.put(i, unit(i64::MAX - 10), true).expect("put");
+        }
+        q.correct_min_offset(i64::MAX);
+        q.truncate_phy(0).expect("truncate");
+        assert_eq!(unit(i64::MAX - 10).phy_end(), i64::MAX);
     }
 }

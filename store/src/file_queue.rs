@@ -222,7 +222,7 @@ impl FileQueue {
 
     /// Cuts the stream at `offset`: the file holding it keeps what is before, later files
     /// are deleted. Used by recovery for a dirty tail.
-    pub fn truncate(&self, offset: u64) -> Result<(), FileError> {
+    pub(crate) fn truncate(&self, offset: u64) -> Result<(), FileError> {
         let mut files = self.files_mut();
         let mut keep = Vec::with_capacity(files.len());
         for f in files.drain(..) {

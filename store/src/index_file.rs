@@ -241,9 +241,11 @@ impl IndexFile {
         self.header
     }
 
-    /// Entry numbers run 1..indexCount; the file is full at maxIndexNum.
+    /// Entry numbers run 1..indexCount; the file is full at maxIndexNum. A count below 1
+    /// can only come from a damaged header: such a file takes no more keys (the service
+    /// rolls to a new one) rather than writing at a position computed from it.
     pub fn is_full(&self) -> bool {
-        self.header.index_count >= self.cfg.max_index_num as i32
+        self.header.index_count >= self.cfg.max_index_num as i32 || self.header.index_count < 1
     }
 
     fn slot_pos(&self, hash: i32) -> usize {
@@ -266,7 +268,7 @@ impl IndexFile {
         if prev <= 0 || prev > count {
             prev = 0;
         }
-        let mut diff = store_timestamp - self.header.begin_timestamp;
+        let mut diff = store_timestamp.saturating_sub(self.header.begin_timestamp);
         if self.header.begin_timestamp <= 0 {
             diff = 0;
         }
@@ -285,7 +287,7 @@ impl IndexFile {
             self.header.begin_timestamp = store_timestamp;
         }
         if prev == 0 {
-            self.header.hash_slot_count += 1;
+            self.header.hash_slot_count = self.header.hash_slot_count.saturating_add(1);
         }
         self.header.index_count += 1;
         self.header.end_phy_offset = phy_offset;
@@ -311,7 +313,7 @@ impl IndexFile {
             let phy = get_i64(b, e + 4);
             let diff = i64::from(get_i32(b, e + 12));
             let prev = get_i32(b, e + 16);
-            let t = begin_ts + diff * 1000;
+            let t = begin_ts.saturating_add(diff * 1000);
             if h == hash && t >= begin && t <= end {
                 out.push(phy);
             }
@@ -684,6 +686,28 @@ mod tests {
         s.build("T", None, Some("a"), 500, 1).expect("build");
         s.build("T", None, Some("a"), 100, 1).expect("build");
         assert_eq!(s.query("T", "a", 10, 0, i64::MAX).phy_offsets, vec![500]);
+    }
+
+    /// Found by the fuzzer: a damaged header with a negative indexCount made `put_key`
+    /// compute an entry position from it (multiply overflow). Such a file is treated as
+    /// full: it takes no key, the service rolls to a new file, and lookups still work.
+    #[test]
+    fn negative_index_count_takes_no_keys() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("20260101000000000");
+        let mut bytes = vec![0u8; SMALL.file_size()];
+        bytes[36..40].copy_from_slice(&(-5i32).to_be_bytes());
+        std::fs::write(&path, &bytes).expect("write");
+        let mut f = IndexFile::open(&path, SMALL, false).expect("open");
+        assert!(f.is_full());
+        assert!(!f.put_key("T#k", 100, 1_000));
+        let mut out = Vec::new();
+        f.select("T#k", 10, i64::MIN, i64::MAX, &mut out);
+        assert!(out.is_empty());
+
+        let (mut s, _) = IndexService::open(dir.path(), SMALL, None).expect("service");
+        s.build("T", None, Some("k"), 100, 1_000).expect("build");
+        assert_eq!(s.query("T", "k", 10, 0, i64::MAX).phy_offsets, vec![100]);
     }
 
     proptest! {

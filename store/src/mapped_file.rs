@@ -176,7 +176,7 @@ impl MappedFile {
 
     /// The whole file's bytes, including what is not yet published. Only for recovery and
     /// read-only tools, before any writer runs.
-    pub fn all_bytes(&self) -> &[u8] {
+    pub(crate) fn all_bytes(&self) -> &[u8] {
         // SAFETY: the mapping is `size` bytes long (at least 1) and lives as long as self;
         // callers use this only when no writer is active.
         unsafe { std::slice::from_raw_parts(self.map.as_ptr(), self.size) }
@@ -248,7 +248,7 @@ impl MappedFile {
     /// that a later scan cannot mistake them for records. Files are written sequentially,
     /// so the first all-zero page after them ends the stale region: the untouched rest of
     /// a large file is neither read in full nor dirtied.
-    pub fn set_wrote(&self, pos: usize) {
+    pub(crate) fn set_wrote(&self, pos: usize) {
         let pos = pos.min(self.size);
         let mut at = pos;
         while at < self.size {

@@ -148,7 +148,7 @@ impl StoreReader {
                     }
                     r.units += 1;
                     let place = format!("consumequeue/{topic}/{qid} offset {off}");
-                    if u.phy_offset + i64::from(u.size) > self.scan.end {
+                    if u.phy_end() > self.scan.end {
                         r.problems.push(Problem {
                             place,
                             what: format!(

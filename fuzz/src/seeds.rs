@@ -1,0 +1,506 @@
+//! Writes the seed corpus, `corpus/<target>/`, from the project's golden fixtures (the
+//! captured Java sessions and the Java-written store). The corpus is kept in the repo;
+//! this is how it was made, and how to remake it when a target's input format changes.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use rmqd_store::index_file::{IndexConfig, IndexFile};
+use rmqd_store::record::{self, Decoded};
+use serde_json::Value;
+
+use crate::targets::remoting::BODY_JSON_KINDS;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SeedError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}: not a captured frame: {reason}")]
+    Capture {
+        path: PathBuf,
+        line: usize,
+        reason: String,
+    },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SeedError + '_ {
+    move |source| SeedError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, SeedError> {
+    std::fs::read(path).map_err(io(path))
+}
+
+/// Bodies past this are cut: the decoders' interesting bytes are near the start, and the
+/// corpus stays small.
+const MAX_BODY: usize = 1024;
+
+/// Seeds collected per target, written out at the end.
+#[derive(Default)]
+struct Corpus {
+    seeds: Vec<(&'static str, String, Vec<u8>)>,
+}
+
+impl Corpus {
+    fn add(&mut self, target: &'static str, name: impl Into<String>, bytes: Vec<u8>) {
+        self.seeds.push((target, name.into(), bytes));
+    }
+
+    fn count(&self, target: &str) -> usize {
+        self.seeds.iter().filter(|(t, _, _)| *t == target).count()
+    }
+
+    fn write(&self, out: &Path) -> Result<(usize, usize), SeedError> {
+        let mut total = 0;
+        for (target, name, bytes) in &self.seeds {
+            let dir = out.join(target);
+            std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+            let path = dir.join(name);
+            std::fs::write(&path, bytes).map_err(io(&path))?;
+            total += bytes.len();
+        }
+        Ok((self.seeds.len(), total))
+    }
+}
+
+/// One frame of a capture, as the JSONL line describes it.
+struct Captured {
+    serialize_type: u8,
+    code: i64,
+    c2s: bool,
+    header: Vec<u8>,
+    body: Vec<u8>,
+}
+
+impl Captured {
+    /// The frame after its length word: `[type<<24 | header length][header][body]`.
+    fn frame(&self, max_body: usize) -> Vec<u8> {
+        let body = &self.body[..self.body.len().min(max_body)];
+        let word = (u32::from(self.serialize_type) << 24) | (self.header.len() as u32 & 0xFF_FFFF);
+        let mut f = word.to_be_bytes().to_vec();
+        f.extend_from_slice(&self.header);
+        f.extend_from_slice(body);
+        f
+    }
+
+    fn tag(&self) -> String {
+        let kind = if self.serialize_type == 0 {
+            "json"
+        } else {
+            "bin"
+        };
+        let dir = if self.c2s { "req" } else { "resp" };
+        format!("{kind}-{}-{dir}", self.code)
+    }
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| s.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+        .collect()
+}
+
+fn captures(path: &Path) -> Result<Vec<Captured>, SeedError> {
+    let text = String::from_utf8_lossy(&read(path)?).into_owned();
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let bad = |reason: &str| SeedError::Capture {
+            path: path.to_path_buf(),
+            line: i + 1,
+            reason: reason.to_owned(),
+        };
+        let v: Value = serde_json::from_str(line).map_err(|e| bad(&e.to_string()))?;
+        let serialize_type = v["serialize_type"]
+            .as_u64()
+            .ok_or_else(|| bad("no serialize_type"))?;
+        let header_text = v["header_json_or_hex"]
+            .as_str()
+            .ok_or_else(|| bad("no header"))?;
+        let header = if serialize_type == 0 {
+            header_text.as_bytes().to_vec()
+        } else {
+            unhex(header_text).ok_or_else(|| bad("header is not hex"))?
+        };
+        let body = match v["body_hex"].as_str() {
+            Some(h) => unhex(h).ok_or_else(|| bad("body is not hex"))?,
+            None => Vec::new(),
+        };
+        out.push(Captured {
+            serialize_type: serialize_type as u8,
+            code: v["code"].as_i64().unwrap_or(-1),
+            c2s: v["dir"].as_str() == Some("c2s"),
+            header,
+            body,
+        });
+    }
+    Ok(out)
+}
+
+/// Writes every target's seeds under `out` from `fixtures` (the shared fixtures root).
+/// Returns how many files and bytes were written.
+pub fn write(fixtures: &Path, out: &Path) -> Result<(usize, usize), SeedError> {
+    let mut c = Corpus::default();
+    let wire = fixtures.join("wire/java-4.9.8");
+    let mut frames = captures(&wire.join("session-json.jsonl"))?;
+    frames.extend(captures(&wire.join("session-rocketmq-serialize.jsonl"))?);
+    wire_seeds(&mut c, &frames);
+    body_seeds(&mut c, &frames);
+    let store = fixtures.join("java-store-v1");
+    store_seeds(&mut c, &store, &fixtures.join("java-store-v1-crash"))?;
+    index_seeds(&mut c, &store.join("index"))?;
+    c.write(out)
+}
+
+fn wire_seeds(c: &mut Corpus, frames: &[Captured]) {
+    let mut seen = BTreeSet::new();
+    let mut framed = Vec::new();
+    for f in frames {
+        let tag = f.tag();
+        if !seen.insert(tag.clone()) {
+            continue;
+        }
+        let frame = f.frame(MAX_BODY);
+        c.add("frame", tag.clone(), frame.clone());
+        let mut with_len = (frame.len() as u32).to_be_bytes().to_vec();
+        with_len.extend_from_slice(&frame);
+        framed.push(with_len);
+        let header_target = if f.serialize_type == 0 {
+            "header_json"
+        } else {
+            "header_binary"
+        };
+        c.add(header_target, tag.clone(), f.header.clone());
+        if f.c2s {
+            c.add("custom_headers", tag, f.header.clone());
+        }
+    }
+    // The codec's seeds: a chunk-size byte, then a few frames back to back.
+    for (i, run) in framed.chunks(4).take(8).enumerate() {
+        let mut s = vec![(i * 7) as u8];
+        for f in run {
+            s.extend_from_slice(f);
+        }
+        c.add("codec", format!("run-{i}"), s);
+    }
+}
+
+fn kind(name: &str) -> u8 {
+    BODY_JSON_KINDS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, k)| *k)
+        .unwrap_or(0)
+}
+
+fn with_kind(name: &str, body: &[u8]) -> Vec<u8> {
+    let mut s = vec![kind(name)];
+    s.extend_from_slice(body);
+    s
+}
+
+fn body_seeds(c: &mut Corpus, frames: &[Captured]) {
+    let mut seen = BTreeSet::new();
+    for f in frames.iter().filter(|f| !f.body.is_empty()) {
+        let text = String::from_utf8_lossy(&f.body);
+        let name = match (f.c2s, f.code) {
+            (true, 34) => "heartbeat",
+            (true, 41 | 42) => "lock_batch_request",
+            (true, 103) => "register_broker",
+            (false, _) if text.contains("lockOKMQSet") => "lock_batch_response",
+            (false, _) if text.contains("brokerDatas") => "route",
+            (false, _) if text.contains("clusterAddrTable") => "cluster_info",
+            (false, _) if text.contains("consumerIdList") => "consumer_id_list",
+            (false, _) if text.contains("topicList") => "topic_list",
+            _ => "",
+        };
+        if name.is_empty() || !seen.insert(name) {
+            continue;
+        }
+        c.add("body_json", name, with_kind(name, &f.body));
+        if name == "register_broker" {
+            register_seeds(c, &f.body);
+        }
+    }
+    let heartbeats: Vec<&[u8]> = frames
+        .iter()
+        .filter(|f| f.c2s && f.code == 34)
+        .map(|f| f.body.as_slice())
+        .collect();
+    heartbeat_parts(c, &heartbeats);
+    for f in frames.iter().filter(|f| f.c2s && f.code == 320) {
+        c.add(
+            "batch",
+            format!("batch-{}", c.count("batch")),
+            f.body.clone(),
+        );
+    }
+    let mut props = BTreeSet::new();
+    for f in frames
+        .iter()
+        .filter(|f| f.c2s && matches!(f.code, 10 | 310 | 320))
+    {
+        let Ok(cmd) = rmqd_remoting::header::json::decode(&f.header)
+            .or_else(|_| rmqd_remoting::header::binary::decode(&f.header))
+        else {
+            continue;
+        };
+        let ext = cmd.ext_fields.unwrap_or_default();
+        if let Some(p) = ext.get("i").or_else(|| ext.get("properties")) {
+            props.insert(p.to_owned());
+        }
+    }
+    for (i, p) in props.into_iter().take(8).enumerate() {
+        c.add("properties", format!("send-{i}"), p.into_bytes());
+    }
+}
+
+/// The subscriptions inside heartbeats, and filter expressions from their tags.
+fn heartbeat_parts(c: &mut Corpus, bodies: &[&[u8]]) {
+    let parsed: Vec<Value> = bodies
+        .iter()
+        .filter_map(|b| serde_json::from_slice(b).ok())
+        .collect();
+    let mut subs: Vec<&Value> = parsed
+        .iter()
+        .filter_map(|v| v["consumerDataSet"].as_array())
+        .flatten()
+        .filter_map(|cd| cd["subscriptionDataSet"].as_array())
+        .flatten()
+        .collect();
+    subs.dedup_by_key(|s| s["subString"].as_str().map(str::to_owned));
+    let mut exprs: BTreeSet<String> = ["*", "TagA || TagB", " TagA ||  || TagC "]
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    for (i, sub) in subs.into_iter().take(3).enumerate() {
+        if let Ok(text) = serde_json::to_vec(sub) {
+            c.add(
+                "body_json",
+                format!("subscription-{i}"),
+                with_kind("subscription", &text),
+            );
+        }
+        if let Some(s) = sub["subString"].as_str() {
+            exprs.insert(s.to_owned());
+        }
+    }
+    for (i, e) in exprs.into_iter().enumerate() {
+        let mut s = vec![i as u8];
+        s.extend_from_slice(e.as_bytes());
+        c.add("filter", format!("expr-{i}"), s);
+    }
+}
+
+/// A plain register body, and the compressed layout made from it
+/// (`[len][dataVersion][count]([len][topic config text])*[len][filterServerList]`), both
+/// as the bytes inside the zlib stream and as the stream itself.
+fn register_seeds(c: &mut Corpus, body: &[u8]) {
+    let mut plain = vec![0u8];
+    plain.extend_from_slice(body);
+    c.add("body_register", "plain", plain);
+    let Ok(v) = serde_json::from_slice::<Value>(body) else {
+        return;
+    };
+    let wrapper = &v["topicConfigSerializeWrapper"];
+    let chunk = |out: &mut Vec<u8>, bytes: &[u8]| {
+        out.extend_from_slice(&(bytes.len() as i32).to_be_bytes());
+        out.extend_from_slice(bytes);
+    };
+    let mut raw = Vec::new();
+    chunk(&mut raw, wrapper["dataVersion"].to_string().as_bytes());
+    let topics: Vec<String> = wrapper["topicConfigTable"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .take(4)
+        .map(|(name, t)| {
+            format!(
+                "{name} {} {} {} {}",
+                t["readQueueNums"], t["writeQueueNums"], t["perm"], "SINGLE_TAG"
+            )
+        })
+        .collect();
+    raw.extend_from_slice(&(topics.len() as i32).to_be_bytes());
+    for t in &topics {
+        chunk(&mut raw, t.as_bytes());
+    }
+    chunk(&mut raw, v["filterServerList"].to_string().as_bytes());
+    let mut inner = vec![2u8];
+    inner.extend_from_slice(&raw);
+    c.add("body_register", "compressed-layout", inner);
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    if z.write_all(&raw).is_ok() {
+        if let Ok(packed) = z.finish() {
+            let mut s = vec![1u8];
+            s.extend_from_slice(&packed);
+            c.add("body_register", "compressed-zlib", s);
+        }
+    }
+}
+
+fn store_seeds(c: &mut Corpus, store: &Path, crash: &Path) -> Result<(), SeedError> {
+    let log = read(&store.join("commitlog/00000000000000000000"))?;
+    let mut at = 0;
+    let mut topics = BTreeSet::new();
+    let mut props = BTreeSet::new();
+    while let Some(rest) = log.get(at..) {
+        match record::decode(rest, true) {
+            Ok(Decoded::Message(m)) => {
+                if topics.insert(m.topic.to_owned()) {
+                    let bytes = rest[..m.total_size].to_vec();
+                    c.add(
+                        "record",
+                        format!("record-{}", m.topic.replace('%', "_")),
+                        bytes,
+                    );
+                    props.insert(m.properties.to_owned());
+                }
+                at += m.total_size;
+            }
+            Ok(Decoded::Blank { .. }) => {
+                c.add("record", "blank", rest[..rest.len().min(8)].to_vec());
+                break;
+            }
+            Err(_) => break,
+        }
+    }
+    // A pull body: the first few records back to back.
+    let run: usize = record::decode_all(&log)
+        .iter()
+        .take(3)
+        .map(|m| m.total_size)
+        .sum();
+    c.add("record", "pull-body", log[..run].to_vec());
+    for (i, p) in props.into_iter().take(6).enumerate() {
+        c.add("properties", format!("stored-{i}"), p.into_bytes());
+    }
+
+    let text = String::from_utf8_lossy(&read(&store.join("sent-messages.jsonl"))?).into_owned();
+    for (i, line) in text.lines().take(2).enumerate() {
+        if let Ok(v) = serde_json::from_str::<Value>(line) {
+            for key in ["offsetMsgId", "msgId"] {
+                if let Some(id) = v[key].as_str() {
+                    c.add("msg_id", format!("{key}-{i}"), id.as_bytes().to_vec());
+                }
+            }
+        }
+    }
+
+    let cq = store.join("consumequeue");
+    // One file of 50 units, cut to the units and a few zero ones after them.
+    let fixture = read(&cq.join("FixtureTopic/0/00000000000000000000"))?;
+    let mut one = vec![0u8];
+    one.extend_from_slice(&fixture[..fixture.len().min(54 * 20)]);
+    c.add("consume_queue", "one-file", one);
+    // Two files: shape 1 splits the rest in two.
+    let pad0 = read(&cq.join("PadTopic/0/00000000000000000000"))?;
+    let pad1 = read(&cq.join("PadTopic/0/00000000000000006000"))?;
+    let mut two = vec![1u8];
+    two.extend_from_slice(&pad0[pad0.len() - 400..]);
+    two.extend_from_slice(&pad1[..400]);
+    c.add("consume_queue", "two-files", two);
+
+    for (name, dir) in [("clean", store), ("crash", crash)] {
+        let page = read(&dir.join("checkpoint"))?;
+        c.add("checkpoint", name, page[..page.len().min(24)].to_vec());
+    }
+
+    let config = store.join("config");
+    for file in [
+        "consumerOffset.json",
+        "delayOffset.json",
+        "topics.json",
+        "subscriptionGroup.json",
+    ] {
+        let bytes = read(&config.join(file))?;
+        if file == "topics.json" {
+            topic_seeds(c, &bytes);
+        }
+        c.add("fastjson", file, bytes);
+    }
+    // The crash copy's offsets were flushed mid-run.
+    let offsets = read(&crash.join("config/consumerOffset.json"))?;
+    c.add("fastjson", "crash-consumerOffset.json", offsets);
+    Ok(())
+}
+
+/// `topics.json` as the JSON bodies it is made of.
+fn topic_seeds(c: &mut Corpus, bytes: &[u8]) {
+    c.add(
+        "body_json",
+        "topic_config_wrapper",
+        with_kind("topic_config_wrapper", bytes),
+    );
+    let Ok(v) = serde_json::from_slice::<Value>(bytes) else {
+        return;
+    };
+    let dv = v["dataVersion"].to_string();
+    c.add(
+        "body_json",
+        "data_version",
+        with_kind("data_version", dv.as_bytes()),
+    );
+    if let Some((_, t)) = v["topicConfigTable"]
+        .as_object()
+        .and_then(|m| m.iter().next())
+    {
+        let t = t.to_string();
+        c.add(
+            "body_json",
+            "topic_config",
+            with_kind("topic_config", t.as_bytes()),
+        );
+    }
+}
+
+fn index_seeds(c: &mut Corpus, dir: &Path) -> Result<(), SeedError> {
+    let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(io(dir))?
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    names.sort();
+    for (i, p) in names.iter().take(2).enumerate() {
+        // Shape 0: the fixture's own 100-slot, 400-entry layout.
+        let mut s = vec![0u8];
+        s.extend_from_slice(&read(p)?);
+        c.add("index_file", format!("java-{i}"), s);
+    }
+    // A small file with chains, written by our own writer (shape 1: 4 slots, 8 entries).
+    let tmp = std::env::temp_dir().join(format!("rmqd-fuzz-seed-{}", std::process::id()));
+    let cfg = IndexConfig {
+        max_hash_slot_num: 4,
+        max_index_num: 8,
+    };
+    let made = IndexFile::create(&tmp, 1_700_000_000_000, cfg, (1_700_000_000_000, 0)).ok();
+    if let Some(mut f) = made {
+        for (i, key) in ["FixtureTopic#key-0", "PadTopic#padkey-0", "FuzzTopic#0"]
+            .iter()
+            .cycle()
+            .take(6)
+            .enumerate()
+        {
+            f.put_key(key, i as i64 * 100, 1_700_000_000_000 + i as i64 * 1000);
+        }
+        let _ = f.flush();
+        let path = f.path().to_path_buf();
+        drop(f);
+        let mut s = vec![1u8];
+        s.extend_from_slice(&read(&path)?);
+        c.add("index_file", "small-chains", s);
+    }
+    let _ = std::fs::remove_dir_all(&tmp);
+    Ok(())
+}

@@ -1,0 +1,74 @@
+//! The target table. A target's name is also its corpus directory, `corpus/<name>/`.
+
+pub mod broker;
+pub mod remoting;
+pub mod store;
+
+use crate::Target;
+
+pub const TARGETS: &[Target] = &[
+    Target {
+        name: "frame",
+        run: remoting::frame,
+    },
+    Target {
+        name: "codec",
+        run: remoting::codec,
+    },
+    Target {
+        name: "header_json",
+        run: remoting::header_json,
+    },
+    Target {
+        name: "header_binary",
+        run: remoting::header_binary,
+    },
+    Target {
+        name: "custom_headers",
+        run: remoting::custom_headers,
+    },
+    Target {
+        name: "body_register",
+        run: remoting::body_register,
+    },
+    Target {
+        name: "body_json",
+        run: remoting::body_json,
+    },
+    Target {
+        name: "properties",
+        run: broker::properties,
+    },
+    Target {
+        name: "batch",
+        run: broker::batch,
+    },
+    Target {
+        name: "filter",
+        run: broker::filter,
+    },
+    Target {
+        name: "record",
+        run: store::record,
+    },
+    Target {
+        name: "msg_id",
+        run: store::msg_id,
+    },
+    Target {
+        name: "consume_queue",
+        run: store::consume_queue,
+    },
+    Target {
+        name: "index_file",
+        run: store::index_file,
+    },
+    Target {
+        name: "checkpoint",
+        run: store::checkpoint,
+    },
+    Target {
+        name: "fastjson",
+        run: store::fastjson,
+    },
+];
