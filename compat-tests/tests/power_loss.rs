@@ -284,7 +284,15 @@ fn powerfs_keeps_exactly_what_was_synced() {
 const TOPIC: &str = "PowerLoss";
 const QUEUES: i32 = 4;
 const PRODUCERS: usize = 4;
-const ROUNDS: usize = 3;
+
+/// Cycles per test: 3 in CI; `RMQD_POWER_ROUNDS=20` for the README's figures.
+fn round_count() -> usize {
+    std::env::var("RMQD_POWER_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(3)
+}
 
 #[derive(Debug, Clone)]
 struct Ack {
@@ -412,7 +420,7 @@ struct Rig {
     disk: Disk,
 }
 
-/// Runs `ROUNDS` send / kill / cut / restart cycles; returns each round's figures and the
+/// Runs `round_count()` send / kill / cut / restart cycles; returns each round's figures and the
 /// rig, rmqd running on the last remount.
 fn power_cut_rounds(flush: &str) -> (Vec<Round>, Rig) {
     let mut disk = Disk::new();
@@ -425,7 +433,7 @@ fn power_cut_rounds(flush: &str) -> (Vec<Round>, Rig) {
     let mut rig = Rig { rmqd, fs, disk };
     let mut all: Vec<Ack> = Vec::new();
     let mut rounds = Vec::new();
-    for round in 0..ROUNDS {
+    for round in 0..round_count() {
         let stop = Arc::new(AtomicBool::new(false));
         let producers = start_producers(&rig.rmqd.broker(), round, &stop);
         // Longer than the ASYNC bound, so that losing more than the last interval shows;
@@ -538,9 +546,26 @@ fn check_rounds_ran(rounds: &[Round]) {
     }
 }
 
+/// One line of totals, the figures the README quotes.
+fn summary(flush: &str, rounds: &[Round]) {
+    let acked: usize = rounds.iter().map(|r| r.acked).sum();
+    let lost: usize = rounds.iter().map(|r| r.lost.len()).sum();
+    let oldest = rounds
+        .iter()
+        .flat_map(|r| r.lost.iter().map(|(_, age)| age.as_millis()))
+        .max();
+    let restart_max = rounds.iter().map(|r| r.restart_ms).max().unwrap_or(0);
+    eprintln!(
+        "power-loss flush={flush} cuts={} acked={acked} lost={lost} \
+         oldest_lost_ms={oldest:?} restart_max_ms={restart_max}",
+        rounds.len()
+    );
+}
+
 #[test]
 fn sync_flush_keeps_every_acknowledged_message_across_power_cuts() {
     let (rounds, mut rig) = power_cut_rounds("SYNC_FLUSH");
+    summary("SYNC_FLUSH", &rounds);
     check_rounds_ran(&rounds);
     for (i, r) in rounds.iter().enumerate() {
         assert!(
@@ -562,6 +587,7 @@ const ASYNC_LOSS_BOUND: Duration = Duration::from_millis(1500);
 #[test]
 fn async_flush_loses_at_most_the_last_flush_interval() {
     let (rounds, mut rig) = power_cut_rounds("ASYNC_FLUSH");
+    summary("ASYNC_FLUSH", &rounds);
     check_rounds_ran(&rounds);
     for (i, r) in rounds.iter().enumerate() {
         let too_old: Vec<(Ack, Duration)> = r

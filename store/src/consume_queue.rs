@@ -107,16 +107,40 @@ impl ConsumeQueue {
 
     /// `ConsumeQueue.recover`: from the third-last file, scan units until the first one
     /// that is zero/invalid; that is the end. Returns the end as a queue offset.
-    pub fn recover(&self) -> i64 {
+    ///
+    /// After a crash (`rebuild_from` is the CommitLog offset re-dispatch starts at) the
+    /// tail is not trusted: units written after the last flush may have reached the disk
+    /// in any order of pages, so a power cut can leave a hole (zeros) in an older file
+    /// while a newer file kept its units. Java's scan of the last three files would take
+    /// the newer units as the end and re-dispatch would skip the hole's messages for
+    /// good. So the scan starts at the newest file whose first unit points before
+    /// `rebuild_from` and ends at the first unit at or past it (or at a hole); re-dispatch
+    /// then writes everything from there again, the same units from the CommitLog.
+    pub fn recover(&self, rebuild_from: Option<i64>) -> i64 {
         let files: Vec<_> = self.files.files().iter().cloned().collect();
-        let from = files.len().saturating_sub(3);
+        let last_three = files.len().saturating_sub(3);
+        let from = match rebuild_from {
+            None => last_three,
+            Some(phy) => files
+                .iter()
+                .rposition(|f| {
+                    f.all_bytes()
+                        .get(..UNIT_SIZE)
+                        .and_then(Unit::decode)
+                        .is_some_and(|u| u.size > 0 && u.phy_offset >= 0 && u.phy_offset < phy)
+                })
+                .unwrap_or(0)
+                .min(last_three),
+        };
         let mut end_byte = files.get(from).map(|f| f.start()).unwrap_or(0);
         let mut max_phy_end = 0i64;
         'files: for f in files.iter().skip(from) {
             let bytes = f.all_bytes();
             let mut pos = 0usize;
             while let Some(u) = bytes.get(pos..pos + UNIT_SIZE).and_then(Unit::decode) {
-                if u.phy_offset < 0 || u.size <= 0 {
+                let rebuilt =
+                    u.size != FILLER_SIZE && rebuild_from.is_some_and(|p| u.phy_offset >= p);
+                if u.phy_offset < 0 || u.size <= 0 || rebuilt {
                     end_byte = f.start() + pos as u64;
                     break 'files;
                 }

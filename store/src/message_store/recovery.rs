@@ -58,12 +58,6 @@ impl Recovered {
             abnormal.then_some(cp.index_msg_timestamp),
         )?;
 
-        // Consume queues first: their end tells normal recovery where dispatch stopped.
-        let mut max_phy_in_queues = 0i64;
-        for q in queues.values().flat_map(|m| m.values()) {
-            q.recover();
-            max_phy_in_queues = max_phy_in_queues.max(q.max_phy_end());
-        }
         let start = if abnormal {
             ScanStart::Abnormal(cp)
         } else {
@@ -72,6 +66,14 @@ impl Recovered {
         let scan = commitlog.scan(start, cfg.check_crc_on_recover, |_, _| {});
         if let Some((at, why)) = &scan.stopped_by {
             tracing::warn!(offset = at, reason = %why, "commit log ends at a damaged record; the tail is discarded");
+        }
+        // The consume queues' ends tell normal recovery where dispatch stopped; after a
+        // crash everything from the CommitLog's re-dispatch point is rebuilt instead.
+        let rebuild_from = abnormal.then_some(scan.redispatch_from);
+        let mut max_phy_in_queues = 0i64;
+        for q in queues.values().flat_map(|m| m.values()) {
+            q.recover(rebuild_from);
+            max_phy_in_queues = max_phy_in_queues.max(q.max_phy_end());
         }
         commitlog.truncate(scan.end)?;
         for q in queues.values().flat_map(|m| m.values()) {
