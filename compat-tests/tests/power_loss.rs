@@ -313,6 +313,9 @@ fn broker_conf(flush: &str) -> Vec<String> {
         "mappedFileSizeConsumeQueue=6000".into(),
         "maxHashSlotNum=1000".into(),
         "maxIndexNum=4000".into(),
+        // What is checked is what power cuts leave: a full host disk must not make the
+        // cleaner delete unexpired files forcibly under the test.
+        "cleanFileForciblyEnable=false".into(),
     ]
 }
 

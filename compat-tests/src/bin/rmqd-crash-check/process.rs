@@ -48,7 +48,10 @@ impl Broker {
             "brokerClusterName=DefaultCluster\nbrokerName=crash-check\nbrokerIP1=127.0.0.1\n\
              listenPort={port}\nnamesrvAddr=127.0.0.1:{namesrv_port}\nstorePathRootDir={}\n\
              flushDiskType={}\nmappedFileSizeCommitLog={}\nmappedFileSizeConsumeQueue={}\n\
-             maxHashSlotNum={}\nmaxIndexNum={}\n",
+             maxHashSlotNum={}\nmaxIndexNum={}\n\
+             # What is checked is what kills leave; a full host disk must not make the\n\
+             # cleaner delete unexpired files forcibly under the checker.\n\
+             cleanFileForciblyEnable=false\n",
             dir.join("store").display(),
             args.flush,
             args.commitlog_file_size,
