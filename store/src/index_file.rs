@@ -379,6 +379,15 @@ pub struct IndexQueryResult {
     pub last_update_phy_offset: i64,
 }
 
+/// What recovery after a crash tells the index about the store it belongs to.
+#[derive(Debug, Clone, Copy)]
+pub struct AbnormalExit {
+    /// The checkpoint's index time: files ending later are not known to be whole.
+    pub index_timestamp: i64,
+    /// One past the last record the CommitLog kept.
+    pub commitlog_end: i64,
+}
+
 /// The `index/` directory: the files oldest first, the newest taking new keys.
 pub struct IndexService {
     dir: PathBuf,
@@ -390,25 +399,31 @@ pub struct IndexService {
 }
 
 impl IndexService {
-    /// Opens every index file. After a crash (`abnormal_exit_index_ts` set) files newer
-    /// than the checkpoint's index time are deleted, as Java does; the returned offset is
-    /// where re-dispatch must start to rebuild them (the end of the newest file kept),
-    /// so that every acknowledged key is found again.
+    /// Opens every index file. After a crash (`abnormal_exit` set) files newer than the
+    /// checkpoint's index time are deleted, as Java does, and so are files holding keys of
+    /// records at or past the recovered CommitLog end: the dispatcher indexes records as
+    /// soon as they are written, so a full file can be flushed with keys of records whose
+    /// bytes a power cut then took. Kept, it would claim those offsets, and the records
+    /// appended there after the restart would be skipped as already indexed. The
+    /// returned offset is where re-dispatch must start to rebuild the deleted files (the
+    /// end of the newest file kept), so that every acknowledged key is found again.
     pub fn open(
         dir: &Path,
         cfg: IndexConfig,
-        abnormal_exit_index_ts: Option<i64>,
+        abnormal_exit: Option<AbnormalExit>,
     ) -> Result<(Self, Option<i64>), IndexError> {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
         let mut s = Self::load(dir, cfg, false)?;
         let mut rebuild_from = None;
-        if let Some(ts) = abnormal_exit_index_ts {
+        if let Some(exit) = abnormal_exit {
             let mut kept = Vec::new();
             for f in s.files.drain(..) {
                 // Once a newer file is dropped, every later one goes too: the index files
                 // must stay a contiguous run of the CommitLog.
-                if rebuild_from.is_some() || f.header.end_timestamp > ts {
-                    tracing::warn!(file = %f.path.display(), "index file newer than the checkpoint; rebuilding it");
+                let newer = f.header.end_timestamp > exit.index_timestamp;
+                let past_end = f.header.end_phy_offset >= exit.commitlog_end;
+                if rebuild_from.is_some() || newer || past_end {
+                    tracing::warn!(file = %f.path.display(), newer, past_end, "index file not vouched for after a crash; rebuilding it");
                     let begin = f.header.begin_phy_offset.max(0);
                     rebuild_from.get_or_insert(begin);
                     let p = f.path.clone();

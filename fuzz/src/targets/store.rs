@@ -7,7 +7,7 @@ use std::path::Path;
 use rmqd_store::checkpoint::{Checkpoint, CheckpointValues};
 use rmqd_store::consume_queue::ConsumeQueue;
 use rmqd_store::fastjson::{self, DelayOffsetTable, OffsetTable};
-use rmqd_store::index_file::{IndexConfig, IndexFile, IndexHeader, IndexService};
+use rmqd_store::index_file::{AbnormalExit, IndexConfig, IndexFile, IndexHeader, IndexService};
 use rmqd_store::record::{self, Decoded, RecordFields, RecordView};
 
 use crate::scratch;
@@ -238,7 +238,11 @@ fn query_all(svc: &IndexService, windows: &[(i64, i64)]) {
 
 /// The read-write service as a restart after a crash opens it, then new keys.
 fn reopen_service(dir: &Path, cfg: IndexConfig, checkpoint_ts: i64) {
-    if let Ok((mut svc, _rebuild_from)) = IndexService::open(dir, cfg, Some(checkpoint_ts)) {
+    let exit = AbnormalExit {
+        index_timestamp: checkpoint_ts,
+        commitlog_end: checkpoint_ts >> 8,
+    };
+    if let Ok((mut svc, _rebuild_from)) = IndexService::open(dir, cfg, Some(exit)) {
         let _ = svc.build("FuzzTopic", Some("UNIQ"), Some("a b"), 1, checkpoint_ts);
         query_all(&svc, &[(i64::MIN, i64::MAX)]);
         let _ = svc.delete_before(checkpoint_ts);

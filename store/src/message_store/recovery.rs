@@ -21,7 +21,7 @@ use crate::checkpoint::Checkpoint;
 use crate::commitlog::{CommitLog, ScanStart};
 use crate::config::StoreConfig;
 use crate::consume_queue::ConsumeQueue;
-use crate::index_file::{IndexConfig, IndexService};
+use crate::index_file::{AbnormalExit, IndexConfig, IndexService};
 use crate::mapped_file::FileError;
 
 /// A recovered store, not yet serving.
@@ -49,15 +49,6 @@ impl Recovered {
         }
         let queues = load_queues(&cfg, false)?;
         let cp = checkpoint.values();
-        let (index, index_rebuild_from) = IndexService::open(
-            &cfg.index_path(),
-            IndexConfig {
-                max_hash_slot_num: cfg.max_hash_slot_num,
-                max_index_num: cfg.max_index_num,
-            },
-            abnormal.then_some(cp.index_msg_timestamp),
-        )?;
-
         let start = if abnormal {
             ScanStart::Abnormal(cp)
         } else {
@@ -67,6 +58,17 @@ impl Recovered {
         if let Some((at, why)) = &scan.stopped_by {
             tracing::warn!(offset = at, reason = %why, "commit log ends at a damaged record; the tail is discarded");
         }
+        let (index, index_rebuild_from) = IndexService::open(
+            &cfg.index_path(),
+            IndexConfig {
+                max_hash_slot_num: cfg.max_hash_slot_num,
+                max_index_num: cfg.max_index_num,
+            },
+            abnormal.then_some(AbnormalExit {
+                index_timestamp: cp.index_msg_timestamp,
+                commitlog_end: scan.end,
+            }),
+        )?;
         // The consume queues' ends tell normal recovery where dispatch stopped; after a
         // crash everything from the CommitLog's re-dispatch point is rebuilt instead.
         let rebuild_from = abnormal.then_some(scan.redispatch_from);
