@@ -44,23 +44,29 @@ wait_port() {
   return 1
 }
 
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
 run() { # $1 label, $2 binary, $3 round
-  local d="$WORK/$1-$3"
+  local d="$WORK/$1-$3" ns bp
   mkdir -p "$d"
+  ns=$(free_port)
+  bp=$(free_port)
   {
     echo "brokerClusterName=DefaultCluster"
     echo "brokerName=broker-bench"
     echo "brokerIP1=127.0.0.1"
-    echo "listenPort=33911"
-    echo "namesrvAddr=127.0.0.1:33876"
+    echo "listenPort=$bp"
+    echo "namesrvAddr=127.0.0.1:$ns"
     echo "storePathRootDir=$d/store"
     echo "flushDiskType=$FLUSH"
     tr ';' '\n' <<<"$EXTRA_CONF"
   } >"$d/broker.conf"
-  RMQD_LOG=warn "$2" standalone -c "$d/broker.conf" --namesrv-listen 127.0.0.1:33876 2>"$d/log" &
+  RMQD_LOG=warn "$2" standalone -c "$d/broker.conf" --namesrv-listen "127.0.0.1:$ns" 2>"$d/log" &
   PIDS+=($!)
-  wait_port 33911
-  "$LOAD" --broker 127.0.0.1:33911 --producers "$PRODUCERS" --size "$SIZE" \
+  wait_port "$bp"
+  "$LOAD" --broker "127.0.0.1:$bp" --producers "$PRODUCERS" --size "$SIZE" \
     --seconds "$SECONDS_PER_RUN" --topic LoadTest --queues "$QUEUES" | sed "s/^{/{\"build\":\"$1\",/"
   stop_all
   rm -rf "$d/store"
