@@ -1,5 +1,6 @@
 //! `rmqd`: an Apache RocketMQ-compatible name server and broker in one binary.
 
+mod acl;
 mod broker;
 mod cli;
 mod config;

@@ -168,7 +168,10 @@ mod tests {
     #[test]
     fn java_key_order_is_utf16() {
         // U+FF5E sorts after U+1F600 in bytes but before it in UTF-16 (surrogates D83D..).
-        assert_eq!(java_order("\u{1F600}", "\u{FF5E}"), std::cmp::Ordering::Less);
+        assert_eq!(
+            java_order("\u{1F600}", "\u{FF5E}"),
+            std::cmp::Ordering::Less
+        );
         assert_eq!(java_order("a", "b"), std::cmp::Ordering::Less);
     }
 

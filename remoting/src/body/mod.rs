@@ -2,6 +2,7 @@
 //! field declaration order, so fields are declared alphabetically), nulls omitted, unknown
 //! properties ignored on input.
 
+pub mod acl;
 pub mod client;
 pub mod cluster;
 pub mod register;
