@@ -382,8 +382,21 @@ pub struct Running {
 }
 
 pub fn spawn_driver(client: Client, args: &[&str], home: &Path) -> Running {
-    let mut child = client
-        .command(args, home)
+    spawn_driver_env(client, args, home, &[])
+}
+
+/// [`spawn_driver`] with extra environment variables (e.g. `ROCKETMQ_SERIALIZE_TYPE`).
+pub fn spawn_driver_env(
+    client: Client,
+    args: &[&str],
+    home: &Path,
+    env: &[(&str, &str)],
+) -> Running {
+    let mut cmd = client.command(args, home);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
