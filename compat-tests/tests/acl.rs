@@ -580,6 +580,25 @@ fn sent_ok(run: &rmqd_compat_tests::DriverRun) -> usize {
         .count()
 }
 
+/// Messages in AclTopic's four queues (GET_MAX_OFFSET, signed by the admin).
+fn stored(r: &Rmqd) -> i64 {
+    (0..4)
+        .map(|q| {
+            let q = q.to_string();
+            let c = call(
+                &r.broker(),
+                SerializeType::Json,
+                request(30, &[("topic", "AclTopic"), ("queueId", &q)], b""),
+                Some(ADMIN),
+            );
+            assert_eq!(c.code, 0, "{c:?}");
+            c.ext("offset")
+                .and_then(|o| o.parse::<i64>().ok())
+                .unwrap_or(-1)
+        })
+        .sum()
+}
+
 fn check_client(c: Client, env: &[(&str, &str)], label: &str) {
     let (r, _home) = start(&acl_yml(""));
     assert_eq!(
@@ -592,10 +611,7 @@ fn check_client(c: Client, env: &[(&str, &str)], label: &str) {
         .code,
         0
     );
-    let before = rmqd_compat_tests::max_offset(&r.broker(), "AclTopic", 0)
-        + (1..4)
-            .map(|q| rmqd_compat_tests::max_offset(&r.broker(), "AclTopic", q))
-            .sum::<i64>();
+    let before = stored(&r);
     let good = client_send(c, &r, Some(USER), env);
     assert_eq!(
         sent_ok(&good),
@@ -604,10 +620,10 @@ fn check_client(c: Client, env: &[(&str, &str)], label: &str) {
         good.lines,
         good.stderr
     );
-    let after = (0..4)
-        .map(|q| rmqd_compat_tests::max_offset(&r.broker(), "AclTopic", q))
-        .sum::<i64>();
-    assert_eq!(after - before, 3, "{label}: the three messages are stored");
+    // Consume queues are written just after the append: wait for them.
+    wait_for("the consume queues", || stored(&r) >= before + 3);
+    let after = stored(&r);
+    assert_eq!(after - before, 3, "{label}: the three messages are stored: {:?}", good.lines);
     for key in [(USER.0, "wrongSecret9"), ("unknownUser", "whatever99")] {
         let bad = client_send(c, &r, Some(key), env);
         assert_eq!(
@@ -629,10 +645,7 @@ fn check_client(c: Client, env: &[(&str, &str)], label: &str) {
         "{label}: unsigned must be refused: {:?}",
         unsigned.lines
     );
-    let stored = (0..4)
-        .map(|q| rmqd_compat_tests::max_offset(&r.broker(), "AclTopic", q))
-        .sum::<i64>();
-    assert_eq!(stored, after, "{label}: nothing refused was stored");
+    assert_eq!(stored(&r), after, "{label}: nothing refused was stored");
     assert!(r.log().contains("request refused by ACL"), "{label}");
 }
 
