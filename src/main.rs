@@ -4,6 +4,7 @@ mod acl;
 mod broker;
 mod cli;
 mod config;
+mod logging;
 mod namesrv;
 mod store_cli;
 

@@ -57,11 +57,18 @@ pub struct Rmqd {
     pub namesrv_port: u16,
     pub broker_port: u16,
     conf: PathBuf,
+    /// Extra environment for the process (log settings, fault points).
+    env: Vec<(String, String)>,
 }
 
 impl Rmqd {
     /// Starts rmqd with `extra` broker.conf lines (Java keys).
     pub fn start(extra: &[&str]) -> Rmqd {
+        Self::start_env(extra, &[])
+    }
+
+    /// [`Rmqd::start`] with extra environment variables for the process.
+    pub fn start_env(extra: &[&str], env: &[(&str, &str)]) -> Rmqd {
         let home = tempfile::tempdir().expect("tempdir");
         let namesrv_port = free_port();
         let broker_port = free_broker_port();
@@ -82,6 +89,10 @@ impl Rmqd {
             namesrv_port,
             broker_port,
             conf,
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         r.spawn();
         r
@@ -103,6 +114,7 @@ impl Rmqd {
             ])
             .env("HOME", self.home.path())
             .env("RMQD_LOG", "info")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -477,6 +489,7 @@ impl Rmqd {
             namesrv_port,
             broker_port,
             conf,
+            env: Vec::new(),
         };
         r.spawn();
         r

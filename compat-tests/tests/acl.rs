@@ -623,7 +623,12 @@ fn check_client(c: Client, env: &[(&str, &str)], label: &str) {
     // Consume queues are written just after the append: wait for them.
     wait_for("the consume queues", || stored(&r) >= before + 3);
     let after = stored(&r);
-    assert_eq!(after - before, 3, "{label}: the three messages are stored: {:?}", good.lines);
+    assert_eq!(
+        after - before,
+        3,
+        "{label}: the three messages are stored: {:?}",
+        good.lines
+    );
     for key in [(USER.0, "wrongSecret9"), ("unknownUser", "whatever99")] {
         let bad = client_send(c, &r, Some(key), env);
         assert_eq!(
