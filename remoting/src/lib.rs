@@ -5,6 +5,7 @@
 //! the broker and name server decide what a command means.
 
 pub mod acl;
+pub mod admin;
 pub mod body;
 pub mod codes;
 pub mod command;

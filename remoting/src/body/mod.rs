@@ -5,6 +5,7 @@
 pub mod acl;
 pub mod client;
 pub mod cluster;
+pub mod fastjson;
 pub mod register;
 pub mod route;
 pub mod topic;
