@@ -33,6 +33,8 @@ enum Command {
     Namesrv(NamesrvArgs),
     /// Broker only (like `mqbroker`).
     Broker(BrokerArgs),
+    /// The everyday mqadmin commands, against any name server and broker.
+    Admin(crate::admin_cli::AdminArgs),
     /// Offline tools over a store directory.
     Store {
         #[command(subcommand)]
@@ -100,6 +102,10 @@ pub fn main() -> ExitCode {
     let command = cli.command.unwrap_or(Command::Standalone(cli.standalone));
     if let Command::Store { cmd } = command {
         return store_cli::run(cmd);
+    }
+    if let Command::Admin(args) = command {
+        let _logs = crate::logging::init(crate::logging::Role::Tool);
+        return crate::admin_cli::run(args);
     }
     let role = match &command {
         Command::Namesrv(_) => crate::logging::Role::Namesrv,
@@ -206,7 +212,7 @@ async fn run(command: Command) -> Result<(), StartError> {
             ns_shutdown.cancel();
             ns.stopped().await;
         }
-        Command::Store { .. } => {}
+        Command::Store { .. } | Command::Admin(_) => {}
     }
     tracing::info!("stopped");
     Ok(())

@@ -1,6 +1,7 @@
 //! `rmqd`: an Apache RocketMQ-compatible name server and broker in one binary.
 
 mod acl;
+mod admin_cli;
 mod broker;
 mod cli;
 mod config;

@@ -39,7 +39,8 @@ use tokio::net::TcpListener;
 use rmqd_store::MessageStore;
 
 use crate::config::BrokerConfig;
-use context::{now_ms, BrokerContext};
+pub use context::now_ms;
+use context::BrokerContext;
 use groups::Groups;
 use long_poll::ParkedPulls;
 use offsets::ConsumerOffsets;
