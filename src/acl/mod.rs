@@ -49,7 +49,13 @@ impl AclLayer {
 impl RequestHandler for AclLayer {
     fn handle(&self, conn: &ConnectionHandle, req: RemotingCommand) -> Reply {
         if let Err(e) = self.acl.validate(&req, conn.peer_addr().ip()) {
-            tracing::info!(peer = %conn.peer_addr(), code = req.code, reason = %e, "request refused by ACL");
+            tracing::info!(
+                peer = %conn.peer_addr(),
+                code = req.code,
+                encoding = %req.serialize_type.name(),
+                reason = %e,
+                "request refused by ACL"
+            );
             return Reply::Now(Some(RemotingCommand::error(
                 &req,
                 response::NO_PERMISSION,
