@@ -12,6 +12,13 @@ use rmqd_remoting::frame::{encode_frame, CommandCodec};
 use rmqd_remoting::{RemotingCommand, SerializeType};
 use tokio_util::codec::Decoder;
 
+/// These tests are not about a full store disk; on a shared machine whose disk is over
+/// the 90 % guard they would be refused sends, so the guard is raised.
+const SHARED_DISK: &[&str] = &[
+    "diskSpaceWarningLevelRatio=0.99",
+    "diskSpaceCleanForciblyRatio=0.99",
+];
+
 const USER: (&str, &str) = ("aclUser01", "aclSecret01");
 const ADMIN: (&str, &str) = ("aclAdmin01", "aclAdminSecret");
 /// The account the Java tools sign with (distribution `tools.yml`).
@@ -52,6 +59,8 @@ fn start(yml: &str) -> (Rmqd, tempfile::TempDir) {
     std::fs::create_dir_all(home.path().join("conf")).expect("conf dir");
     std::fs::write(home.path().join("conf/plain_acl.yml"), yml).expect("acl file");
     let r = Rmqd::start(&[
+        SHARED_DISK[0],
+        SHARED_DISK[1],
         "aclEnable=true",
         &format!("rocketmqHome={}", home.path().display()),
         "aclFileWatchIntervalMills=200",
@@ -474,7 +483,7 @@ fn admin_codes_change_the_file_and_take_effect() {
 
 #[test]
 fn acl_codes_without_acl_say_so() {
-    let r = Rmqd::start(&[]);
+    let r = Rmqd::start(SHARED_DISK);
     let c = call(
         &r.broker(),
         SerializeType::Json,
