@@ -441,6 +441,24 @@ fn reads_the_answers_java_brokers_give() {
     assert_eq!(got, want);
     assert!(ok(&rp.addr, &["consumerProgress", "-g", "AdmGroup"]).contains("Diff Total: 50"));
 
+    // consumerProgress without -g (206, then 105 + 208 + 203 per group): mqadmin's row.
+    let rp = Replay::start("consumerProgress");
+    let got: Vec<Vec<String>> = ok(&rp.addr, &["consumerProgress"])
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| l.split_whitespace().map(str::to_owned).collect())
+        .collect();
+    assert_eq!(got, java_rows("consumerProgress"));
+
+    // consumerConnection (203): client, version by name, subscription type.
+    let rp = Replay::start("consumerConnection");
+    let text = ok(&rp.addr, &["consumerConnection", "-g", "AdmGroup"]);
+    assert!(
+        text.contains("192.0.2.2@9918#3421696457666") && text.contains("V4_9_8"),
+        "{text}"
+    );
+    assert!(text.contains("ConsumeType: CONSUME_PASSIVELY"), "{text}");
+
     // resetOffsetByTime (222): the offsets the broker moved to.
     let rp = Replay::start("resetOffsetByTime");
     let v = json(

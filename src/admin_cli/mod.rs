@@ -130,10 +130,10 @@ pub enum AdminCommand {
         #[arg(short = 'c')]
         cluster: Option<String>,
     },
-    /// A group's offsets and lag per queue (208).
+    /// A group's offsets and lag per queue (208); without -g, every group's totals.
     consumerProgress {
         #[arg(short = 'g')]
-        group: String,
+        group: Option<String>,
     },
     /// A group's online consumers (203).
     consumerConnection {
