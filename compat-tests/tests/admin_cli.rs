@@ -266,6 +266,87 @@ fn signs_requests_for_an_acl_broker() {
         !success && err.contains("Check signature failed for accessKey=cliAdmin01"),
         "{err}"
     );
+
+    // The ACL commands (50–53).
+    let with = |k: &[&str], rest: &[&str]| -> (bool, String, String) {
+        let mut a = k.to_vec();
+        a.extend_from_slice(rest);
+        admin(&ns, &a)
+    };
+    let user = ["--accessKey", "cliUser001", "--secretKey", "cliUserSecret1"];
+    let send = ["sendMessage", "-t", "AclCli", "-p", "x"];
+    assert!(!with(&user, &send).0, "no such account yet");
+    let (success, out, err) = with(
+        &keys,
+        &[
+            "updateAclConfig",
+            "-c",
+            "DefaultCluster",
+            "-a",
+            "cliUser001",
+            "-s",
+            "cliUserSecret1",
+            "-t",
+            "AclCli=PUB",
+            "-m",
+            "false",
+        ],
+    );
+    assert!(success && out.contains("success"), "{out}{err}");
+    assert!(with(&user, &send).0, "the new account sends");
+    let (_, out, _) = with(
+        &keys,
+        &["--json", "clusterAclConfigVersion", "-c", "DefaultCluster"],
+    );
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let file = home.path().join("conf/plain_acl.yml").display().to_string();
+    assert_eq!(v[0]["files"][&file]["counter"], 1, "{v}");
+    assert!(with(&keys, &["clusterAclConfigVersion", "-b", &b])
+        .2
+        .is_empty());
+    let (success, _, err) = with(
+        &keys,
+        &["updateGlobalWhiteAddr", "-b", &b, "-g", "127.0.0.1"],
+    );
+    assert!(success, "{err}");
+    assert!(admin(&ns, &send).0, "white-listed: unsigned sends pass");
+    assert!(
+        with(
+            &keys,
+            &["updateGlobalWhiteAddr", "-b", &b, "-g", "10.0.0.1"]
+        )
+        .0
+    );
+    assert!(!admin(&ns, &send).0);
+    let (success, _, err) = with(&keys, &["deleteAclConfig", "-b", &b, "-a", "cliUser001"]);
+    assert!(success, "{err}");
+    let (success, _, err) = with(&user, &send);
+    assert!(
+        !success && err.contains("No acl config for cliUser001"),
+        "{err}"
+    );
+    // A plain account may not manage accounts.
+    let (success, _, err) = with(
+        &keys,
+        &[
+            "updateAclConfig",
+            "-b",
+            &b,
+            "-a",
+            "cliUser002",
+            "-s",
+            "cliUserSecret2",
+            "-t",
+            "AclCli=PUB",
+        ],
+    );
+    assert!(success, "{err}");
+    let plain = ["--accessKey", "cliUser002", "--secretKey", "cliUserSecret2"];
+    let (success, _, err) = with(&plain, &["deleteAclConfig", "-b", &b, "-a", "cliAdmin01"]);
+    assert!(
+        !success && err.contains("Need admin permission for request code=51"),
+        "{err}"
+    );
 }
 
 /// A server that answers each request with what the Java name server or broker answered

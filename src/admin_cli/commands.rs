@@ -306,6 +306,10 @@ pub async fn execute(c: &AdminClient, cmd: AdminCommand) -> Result<Output, Admin
             )
         }
         consumerProgress { group: None } => all_groups_progress(c).await,
+        acl @ (updateAclConfig { .. }
+        | deleteAclConfig { .. }
+        | clusterAclConfigVersion { .. }
+        | updateGlobalWhiteAddr { .. }) => super::acl::execute(c, acl).await,
         consumerProgress { group: Some(group) } => {
             let mut rows = Vec::new();
             let mut list = Vec::new();

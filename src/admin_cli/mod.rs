@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 
+mod acl;
 mod commands;
 mod messages;
 mod render;
@@ -27,7 +28,8 @@ pub struct AdminArgs {
     /// Print the answers as JSON.
     #[arg(long, global = true)]
     json: bool,
-    /// ACL access key to sign requests with (as tools.yml's accessKey).
+    /// ACL access key to sign requests with (as tools.yml's accessKey). Subcommands name
+    /// their own fields differently: clap would let a same-named one override this.
     #[arg(long = "accessKey", env = "RMQD_ACCESS_KEY", global = true)]
     access_key: Option<String>,
     /// ACL secret key.
@@ -185,6 +187,59 @@ pub enum AdminCommand {
         topic: String,
         #[arg(short = 's')]
         timestamp: String,
+    },
+    /// Create or change an ACL account on a broker or every broker of a cluster (50).
+    updateAclConfig {
+        #[arg(short = 'b')]
+        broker: Option<String>,
+        #[arg(short = 'c')]
+        cluster: Option<String>,
+        /// The account (its accessKey). Not `--accessKey`, which signs the request.
+        #[arg(short = 'a')]
+        account_key: String,
+        #[arg(short = 's')]
+        account_secret: Option<String>,
+        #[arg(short = 'w')]
+        white_remote_address: Option<String>,
+        #[arg(short = 'i')]
+        default_topic_perm: Option<String>,
+        #[arg(short = 'u')]
+        default_group_perm: Option<String>,
+        /// `topicA=DENY,topicB=PUB|SUB`
+        #[arg(short = 't')]
+        topic_perms: Option<String>,
+        #[arg(short = 'g')]
+        group_perms: Option<String>,
+        #[arg(short = 'm')]
+        admin: Option<bool>,
+    },
+    /// Delete an ACL account (51).
+    deleteAclConfig {
+        #[arg(short = 'b')]
+        broker: Option<String>,
+        #[arg(short = 'c')]
+        cluster: Option<String>,
+        /// The account (its accessKey). Not `--accessKey`, which signs the request.
+        #[arg(short = 'a')]
+        account_key: String,
+    },
+    /// The ACL files' versions on a broker or cluster (52).
+    clusterAclConfigVersion {
+        #[arg(short = 'b')]
+        broker: Option<String>,
+        #[arg(short = 'c')]
+        cluster: Option<String>,
+    },
+    /// Replace the global white addresses (53), comma-separated; `-p` names the ACL file.
+    updateGlobalWhiteAddr {
+        #[arg(short = 'b')]
+        broker: Option<String>,
+        #[arg(short = 'c')]
+        cluster: Option<String>,
+        #[arg(short = 'g')]
+        addresses: String,
+        #[arg(short = 'p')]
+        file: Option<String>,
     },
     /// Send one message (310).
     sendMessage {
