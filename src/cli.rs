@@ -34,7 +34,7 @@ enum Command {
     /// Broker only (like `mqbroker`).
     Broker(BrokerArgs),
     /// The everyday mqadmin commands, against any name server and broker.
-    Admin(crate::admin_cli::AdminArgs),
+    Admin(Box<crate::admin_cli::AdminArgs>),
     /// Offline tools over a store directory.
     Store {
         #[command(subcommand)]
@@ -105,7 +105,7 @@ pub fn main() -> ExitCode {
     }
     if let Command::Admin(args) = command {
         let _logs = crate::logging::init(crate::logging::Role::Tool);
-        return crate::admin_cli::run(args);
+        return crate::admin_cli::run(*args);
     }
     let role = match &command {
         Command::Namesrv(_) => crate::logging::Role::Namesrv,
