@@ -9,6 +9,7 @@ use clap::{Args, Subcommand};
 mod acl;
 mod commands;
 mod messages;
+mod progress;
 mod render;
 use rmqd_remoting::admin::{AdminClient, AdminError};
 use rmqd_remoting::RemotingCommand;
