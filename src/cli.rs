@@ -33,6 +33,8 @@ enum Command {
     Namesrv(NamesrvArgs),
     /// Broker only (like `mqbroker`).
     Broker(BrokerArgs),
+    /// The everyday mqadmin commands, against any name server and broker.
+    Admin(Box<crate::admin_cli::AdminArgs>),
     /// Offline tools over a store directory.
     Store {
         #[command(subcommand)]
@@ -82,16 +84,6 @@ struct BrokerArgs {
     namesrv_addr: Option<String>,
 }
 
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("RMQD_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-}
-
 fn load_broker_config(args: &BrokerFileArgs) -> Result<BrokerConfig, ConfigError> {
     match &args.config_file {
         Some(p) => BrokerConfig::load(p),
@@ -111,7 +103,17 @@ pub fn main() -> ExitCode {
     if let Command::Store { cmd } = command {
         return store_cli::run(cmd);
     }
-    init_logging();
+    if let Command::Admin(args) = command {
+        let _logs = crate::logging::init(crate::logging::Role::Tool);
+        return crate::admin_cli::run(*args);
+    }
+    let role = match &command {
+        Command::Namesrv(_) => crate::logging::Role::Namesrv,
+        Command::Broker(_) => crate::logging::Role::Broker,
+        _ => crate::logging::Role::Standalone,
+    };
+    // Held to the end of main: dropping it flushes the log files.
+    let _logs = crate::logging::init(role);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("rmqd")
@@ -210,7 +212,7 @@ async fn run(command: Command) -> Result<(), StartError> {
             ns_shutdown.cancel();
             ns.stopped().await;
         }
-        Command::Store { .. } => {}
+        Command::Store { .. } | Command::Admin(_) => {}
     }
     tracing::info!("stopped");
     Ok(())

@@ -279,6 +279,14 @@ broker_config! {
     server_channel_max_idle_time_seconds: u64 = 120 => "serverChannelMaxIdleTimeSeconds",
     /// `serverSocketMaxFrameLength` (rmqd name for `com.rocketmq.remoting.frameMaxLength`)
     max_frame_length: u64 = 16 * 1024 * 1024 => "serverSocketMaxFrameLength",
+    /// `aclEnable`: check every request against the plain ACL files
+    acl_enable: bool = false => "aclEnable",
+    /// Java's `-Drocketmq.home.dir` / `ROCKETMQ_HOME`: the ACL files live in its `conf/`
+    rocketmq_home: String = std::env::var("ROCKETMQ_HOME").unwrap_or_default() => "rocketmqHome",
+    /// Java's `-Drocketmq.acl.plain.file`: the main ACL file, relative to `rocketmqHome`
+    acl_plain_file: String = "conf/plain_acl.yml".into() => "aclPlainFile",
+    /// rmqd only: how often the ACL files are checked for changes (Java: 5 s)
+    acl_file_watch_interval_mills: u64 = 5_000 => "aclFileWatchIntervalMills",
 }
 
 impl BrokerConfig {

@@ -1,8 +1,11 @@
 //! `rmqd`: an Apache RocketMQ-compatible name server and broker in one binary.
 
+mod acl;
+mod admin_cli;
 mod broker;
 mod cli;
 mod config;
+mod logging;
 mod namesrv;
 mod store_cli;
 

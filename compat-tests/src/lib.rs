@@ -57,11 +57,18 @@ pub struct Rmqd {
     pub namesrv_port: u16,
     pub broker_port: u16,
     conf: PathBuf,
+    /// Extra environment for the process (log settings, fault points).
+    env: Vec<(String, String)>,
 }
 
 impl Rmqd {
     /// Starts rmqd with `extra` broker.conf lines (Java keys).
     pub fn start(extra: &[&str]) -> Rmqd {
+        Self::start_env(extra, &[])
+    }
+
+    /// [`Rmqd::start`] with extra environment variables for the process.
+    pub fn start_env(extra: &[&str], env: &[(&str, &str)]) -> Rmqd {
         let home = tempfile::tempdir().expect("tempdir");
         let namesrv_port = free_port();
         let broker_port = free_broker_port();
@@ -82,6 +89,10 @@ impl Rmqd {
             namesrv_port,
             broker_port,
             conf,
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         r.spawn();
         r
@@ -103,6 +114,7 @@ impl Rmqd {
             ])
             .env("HOME", self.home.path())
             .env("RMQD_LOG", "info")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -382,8 +394,21 @@ pub struct Running {
 }
 
 pub fn spawn_driver(client: Client, args: &[&str], home: &Path) -> Running {
-    let mut child = client
-        .command(args, home)
+    spawn_driver_env(client, args, home, &[])
+}
+
+/// [`spawn_driver`] with extra environment variables (e.g. `ROCKETMQ_SERIALIZE_TYPE`).
+pub fn spawn_driver_env(
+    client: Client,
+    args: &[&str],
+    home: &Path,
+    env: &[(&str, &str)],
+) -> Running {
+    let mut cmd = client.command(args, home);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -464,6 +489,7 @@ impl Rmqd {
             namesrv_port,
             broker_port,
             conf,
+            env: Vec::new(),
         };
         r.spawn();
         r

@@ -24,6 +24,21 @@ pub mod filter;
 #[path = "../../src/broker/properties.rs"]
 pub mod properties;
 
+// The ACL file reader and address patterns (what an operator's plain_acl.yml holds and
+// what UPDATE_AND_CREATE_ACL_CONFIG writes into it); they name `super::AclError`,
+// `super::perm` and `super::address`, which resolve to this root.
+#[path = "../../src/acl/file.rs"]
+pub mod acl_file;
+#[path = "../../src/acl/address.rs"]
+pub mod address;
+#[path = "../../src/acl/perm.rs"]
+pub mod perm;
+
+/// Stands in for the binary crate's ACL error type.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct AclError(pub String);
+
 /// One fuzz target: a name (also its corpus directory) and the function fed each input.
 #[derive(Clone, Copy)]
 pub struct Target {

@@ -164,3 +164,44 @@ impl RemotingCommand {
         self
     }
 }
+
+/// The name of a `MQVersion.Version` ordinal (`MQVersion.getVersionDesc`), for display.
+/// From V4_0_0_SNAPSHOT (212) the enum is regular: each release follows its snapshot, up
+/// to V5_9_9 (611), then HIGHER_VERSION; older ordinals are shown as numbers.
+pub fn version_desc(ordinal: i32) -> String {
+    match ordinal {
+        612 => "HIGHER_VERSION".into(),
+        212..=611 => {
+            let n = (ordinal - 212) / 2;
+            let snapshot = if (ordinal - 212) % 2 == 0 {
+                "_SNAPSHOT"
+            } else {
+                ""
+            };
+            format!("V{}_{}_{}{snapshot}", 4 + n / 100, (n % 100) / 10, n % 10)
+        }
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod version_tests {
+    use super::version_desc;
+
+    #[test]
+    fn ordinals_from_the_java_enum() {
+        for (o, name) in [
+            (213, "V4_0_0"),
+            (273, "V4_3_0"),
+            (401, "V4_9_4"),
+            (409, "V4_9_8"),
+            (408, "V4_9_8_SNAPSHOT"),
+            (413, "V5_0_0"),
+            (479, "V5_3_3"),
+            (612, "HIGHER_VERSION"),
+            (121, "121"),
+        ] {
+            assert_eq!(version_desc(o), name);
+        }
+    }
+}

@@ -4,6 +4,8 @@
 //! Parsing is kept apart from behaviour: bytes become a [`RemotingCommand`] here, and
 //! the broker and name server decide what a command means.
 
+pub mod acl;
+pub mod admin;
 pub mod body;
 pub mod codes;
 pub mod command;

@@ -39,7 +39,8 @@ use tokio::net::TcpListener;
 use rmqd_store::MessageStore;
 
 use crate::config::BrokerConfig;
-use context::{now_ms, BrokerContext};
+pub use context::now_ms;
+use context::BrokerContext;
 use groups::Groups;
 use long_poll::ParkedPulls;
 use offsets::ConsumerOffsets;
@@ -134,7 +135,22 @@ impl Broker {
             }),
             ..Default::default()
         };
-        let processor: Arc<dyn RequestHandler> = Arc::new(BrokerProcessor::new(ctx.clone()));
+        let mut processor: Arc<dyn RequestHandler> = Arc::new(BrokerProcessor::new(ctx.clone()));
+        let acl = if config.acl_enable {
+            let acl = Arc::new(open_acl(&config)?);
+            processor = Arc::new(crate::acl::AclLayer::new(
+                processor,
+                acl.clone(),
+                crate::acl::admin::BrokerIdentity {
+                    broker_name: config.broker_name.clone(),
+                    broker_addr: config.broker_addr(),
+                    cluster_name: config.broker_cluster_name.clone(),
+                },
+            ));
+            Some(acl)
+        } else {
+            None
+        };
         let mut tasks = vec![tokio::spawn(serve(
             main,
             processor.clone(),
@@ -182,6 +198,19 @@ impl Broker {
                 move || transaction::run_checker(c.clone(), s.clone()),
             ));
         }
+        if let Some(acl) = acl {
+            let (s, every) = (
+                shutdown.clone(),
+                Duration::from_millis(config.acl_file_watch_interval_mills.max(100)),
+            );
+            tasks.push(supervise::supervised(
+                "acl-file-watch",
+                shutdown.clone(),
+                pause,
+                restarts.clone(),
+                move || crate::acl::watch(acl.clone(), every, s.clone()),
+            ));
+        }
         {
             let (c, s) = (ctx.clone(), shutdown.clone());
             tasks.push(supervise::supervised(
@@ -219,6 +248,21 @@ impl Broker {
         })
         .await;
     }
+}
+
+/// The ACL rules for `aclEnable=true`; a broker with ACL on and no readable rules does not start.
+fn open_acl(config: &BrokerConfig) -> std::io::Result<crate::acl::AclManager> {
+    let bad = |m: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, m);
+    if config.rocketmq_home.is_empty() {
+        return Err(bad("aclEnable=true needs the RocketMQ home (ROCKETMQ_HOME, or rocketmqHome in broker.conf): the ACL file is <home>/conf/plain_acl.yml".into()));
+    }
+    let acl = crate::acl::AclManager::open(
+        std::path::Path::new(&config.rocketmq_home),
+        &config.acl_plain_file,
+    )
+    .map_err(|e| bad(format!("ACL: {e}")))?;
+    tracing::info!(file = %acl.default_file().display(), "ACL enabled");
+    Ok(acl)
 }
 
 /// Periodic chores: drop silent client channels (every 10 s), save consumer offsets

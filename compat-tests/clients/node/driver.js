@@ -95,13 +95,18 @@ async function sendOne(producer, a, msg, i) {
   };
 }
 
+// ACL: ali-ons signs every request (Channel.beforeRequest) when both keys are set.
+function credentials(a) {
+  return a.accessKey ? { accessKey: a.accessKey, secretKey: a.secretKey } : {};
+}
+
 async function send(a) {
   const { Producer, Message } = require('ali-ons');
   if (!['sync', 'async', 'orderly'].includes(a.mode)) {
     out({ error: `ali-ons has no ${a.mode} send` });
     return 2;
   }
-  const producer = new Producer({ httpclient, nameSrv: a.namesrv, producerGroup: a.group, logger: logger() });
+  const producer = new Producer({ httpclient, nameSrv: a.namesrv, producerGroup: a.group, logger: logger(), ...credentials(a) });
   await producer.ready();
   let failures = 0;
   const one = async i => {
@@ -141,6 +146,7 @@ async function consume(a) {
     return 2;
   }
   const consumer = new Consumer({
+    ...credentials(a),
     httpclient, nameSrv: a.namesrv, consumerGroup: a.group, isBroadcast: a.broadcast,
     // ali-ons defaults to the LAST offset; the contract's default is the first.
     consumeFromWhere: a.from === 'last' ? 'CONSUME_FROM_LAST_OFFSET' : 'CONSUME_FROM_FIRST_OFFSET',

@@ -126,12 +126,19 @@ def selector_arg(a, i):
     return None
 
 
+def set_credentials(client, a):
+    """ACL: the C++ client signs every request (ClientRPCHook) once credentials are set."""
+    if a.access_key:
+        client.set_session_credentials(a.access_key, a.secret_key, "LOCAL")
+
+
 def cmd_send(a):
     if (a.queue is not None or a.order_key_count) and a.mode in ("async", "batch"):
         out({"error": "the C API has no %s send to a chosen queue" % a.mode})
         return 2
     p = Producer(a.group)
     p.set_namesrv_addr(a.namesrv)
+    set_credentials(p, a)
     set_producer_log(p)
     p.start()
     failures = 0
@@ -251,6 +258,7 @@ def cmd_consume(a):
     model = rmq.MessageModel.BROADCASTING if a.broadcast else rmq.MessageModel.CLUSTERING
     c = PushConsumer(a.group, orderly=a.orderly, message_model=model)
     c.set_namesrv_addr(a.namesrv)
+    set_credentials(c, a)
     try:
         rmq.ffi_check(rmq.dll.SetPushConsumerLogPath(c._handle, log_dir().encode()))
     except Exception:
@@ -475,6 +483,8 @@ def main():
     ap.add_argument("--instance", default="")
     ap.add_argument("--count-prefix", default="")
     ap.add_argument("--decisions", default="commit")
+    ap.add_argument("--access-key", default="")
+    ap.add_argument("--secret-key", default="")
     ap.add_argument("--check-answer", default="commit", choices=["commit", "rollback", "unknown"])
     a = ap.parse_args()
     if a.group is None:

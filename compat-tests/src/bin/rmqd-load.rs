@@ -24,6 +24,8 @@ struct Args {
     seconds: u64,
     topic: String,
     queues: i32,
+    /// ACL account to sign every request with (`--access-key AK --secret-key SK`).
+    credentials: Option<(String, String)>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -34,7 +36,10 @@ fn parse_args() -> Result<Args, String> {
         seconds: 10,
         topic: "LoadTest".into(),
         queues: 8,
+        credentials: None,
     };
+    let mut access = None;
+    let mut secret = None;
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut val = || it.next().ok_or(format!("{flag} needs a value"));
@@ -45,9 +50,12 @@ fn parse_args() -> Result<Args, String> {
             "--seconds" => a.seconds = val()?.parse().map_err(|e| format!("{e}"))?,
             "--topic" => a.topic = val()?,
             "--queues" => a.queues = val()?.parse().map_err(|e| format!("{e}"))?,
+            "--access-key" => access = Some(val()?),
+            "--secret-key" => secret = Some(val()?),
             other => return Err(format!("unknown option {other}")),
         }
     }
+    a.credentials = access.zip(secret);
     Ok(a)
 }
 
@@ -92,6 +100,7 @@ async fn run(args: Args) {
         let (ok, failed, stop, body) = (ok.clone(), failed.clone(), stop.clone(), body.clone());
         let topic = args.topic.clone();
         let queues = args.queues;
+        let creds = args.credentials.clone();
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::with_capacity(100_000);
             let mut n: u64 = 0;
@@ -112,9 +121,12 @@ async fn run(args: Args) {
                     m: false,
                     n: None,
                 };
-                let req = RemotingCommand::request(request::SEND_MESSAGE_V2)
+                let mut req = RemotingCommand::request(request::SEND_MESSAGE_V2)
                     .with_header(&header)
                     .with_body(body.clone());
+                if let Some((ak, sk)) = &creds {
+                    rmqd_remoting::acl::sign_request(&mut req, ak, sk);
+                }
                 let t = Instant::now();
                 match conn.invoke(req, Duration::from_secs(3)).await {
                     Ok(r) if r.code == response::SUCCESS => {
@@ -196,7 +208,10 @@ async fn create_topic(args: &Args) {
         topic_sys_flag: Some(0),
         order: false,
     };
-    let req = RemotingCommand::request(request::UPDATE_AND_CREATE_TOPIC).with_header(&header);
+    let mut req = RemotingCommand::request(request::UPDATE_AND_CREATE_TOPIC).with_header(&header);
+    if let Some((ak, sk)) = &args.credentials {
+        rmqd_remoting::acl::sign_request(&mut req, ak, sk);
+    }
     match conn.invoke(req, Duration::from_secs(5)).await {
         Ok(r) if r.code == response::SUCCESS => {}
         Ok(r) => eprintln!("rmqd-load: create topic: code {} {:?}", r.code, r.remark),

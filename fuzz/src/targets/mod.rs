@@ -1,5 +1,6 @@
 //! The target table. A target's name is also its corpus directory, `corpus/<name>/`.
 
+pub mod acl;
 pub mod broker;
 pub mod remoting;
 pub mod store;
@@ -70,5 +71,17 @@ pub const TARGETS: &[Target] = &[
     Target {
         name: "fastjson",
         run: store::fastjson,
+    },
+    Target {
+        name: "body_fastjson",
+        run: remoting::body_fastjson,
+    },
+    Target {
+        name: "acl_signature",
+        run: acl::signature,
+    },
+    Target {
+        name: "acl_file",
+        run: acl::file,
     },
 ];

@@ -319,3 +319,15 @@ fn json_round_trip<T: Serialize + DeserializeOwned + PartialEq + Debug>(body: &[
         ),
     }
 }
+
+/// Answer bodies as an admin client reads them (fastjson, with number and object map
+/// keys): a value or an error; what it accepts re-reads the same once written as JSON.
+pub fn body_fastjson(data: &[u8]) {
+    let Ok(v) = rmqd_remoting::body::fastjson::parse(data) else {
+        return;
+    };
+    let text = serde_json::to_vec(&v).expect("a parsed value serializes");
+    let again = rmqd_remoting::body::fastjson::parse(&text).expect("standard JSON re-reads");
+    assert_eq!(v, again);
+    let _ = rmqd_remoting::admin::queue_entries(&v);
+}

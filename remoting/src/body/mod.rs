@@ -2,8 +2,10 @@
 //! field declaration order, so fields are declared alphabetically), nulls omitted, unknown
 //! properties ignored on input.
 
+pub mod acl;
 pub mod client;
 pub mod cluster;
+pub mod fastjson;
 pub mod register;
 pub mod route;
 pub mod topic;

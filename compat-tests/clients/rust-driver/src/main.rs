@@ -105,11 +105,24 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// ACL: the client's `AclClientRPCHook` signs every request when `--access-key` is given.
+fn acl_hook(a: &Args) -> Option<Arc<dyn rocketmq_transport::api::RPCHook>> {
+    let ak = a.s("access-key", "");
+    (!ak.is_empty()).then(|| {
+        Arc::new(rocketmq_client_rust::AclClientRPCHook::new(
+            rocketmq_client_rust::SessionCredentials::with_keys(ak, a.s("secret-key", "")),
+        )) as Arc<dyn rocketmq_transport::api::RPCHook>
+    })
+}
+
 async fn producer(rt: &Arc<ClientRuntime>, a: &Args) -> ClientResult<DefaultMQProducer> {
     let mut p = DefaultMQProducer::builder(rt.clone())
         .producer_group(a.s("group", "CompatProducer"))
         .name_server_addr(a.s("namesrv", ""))
         .build();
+    if let Some(hook) = acl_hook(a) {
+        p.set_rpc_hook(hook);
+    }
     p.start().await?;
     Ok(p)
 }
@@ -289,6 +302,7 @@ async fn consume(rt: Arc<ClientRuntime>, a: Args) -> ClientResult<i32> {
         .name_server_addr(a.s("namesrv", ""))
         .message_model(model)
         .consume_from_where(ConsumeFromWhere::ConsumeFromFirstOffset)
+        .rpc_hook(acl_hook(&a))
         .build();
     c.subscribe(a.s("topic", "").as_str(), a.s("tag-expr", "*").as_str()).await?;
     let tally = Tally {
