@@ -3,6 +3,7 @@
 mod broker;
 mod cli;
 mod config;
+mod grpc;
 mod namesrv;
 mod store_cli;
 

@@ -2,4 +2,5 @@
 
 pub mod broker;
 pub mod namesrv;
+pub mod pop;
 pub mod send;
