@@ -176,12 +176,9 @@ pub async fn receive_message(
     let pop = PopRequest {
         group: group.clone(),
         topic: topic.clone(),
-        queue_id: req
-            .message_queue
-            .as_ref()
-            .map(|q| q.id)
-            .filter(|id| *id >= 0)
-            .unwrap_or(-1),
+        // The proxy picks the broker by the request's queue and pops all its queues
+        // (`ReceiveMessageQueueSelector`: the broker's acting queue has id -1).
+        queue_id: -1,
         max_msgs: usize::try_from(req.batch_size).unwrap_or(1).max(1),
         invisible_time: invisible,
         poll_time: Duration::from_millis(polling.max(0) as u64),

@@ -292,7 +292,7 @@ mod process {
                 "brokerClusterName=DefaultCluster\nbrokerName=crash-check\nbrokerIP1=127.0.0.1\n\
                  listenPort={port}\nnamesrvAddr=127.0.0.1:{namesrv_port}\nstorePathRootDir={}\n\
                  flushDiskType={}\nmappedFileSizeCommitLog={}\nmappedFileSizeConsumeQueue={}\n\
-                 maxHashSlotNum={}\nmaxIndexNum={}\n",
+                 maxHashSlotNum={}\nmaxIndexNum={}\ngrpcServerPort=0\n",
                 dir.join("store").display(),
                 args.flush,
                 args.commitlog_file_size,

@@ -288,6 +288,7 @@ async fn pop_queue(
             .get_messages(topic, queue_id, offset, want, &matches);
     }
     acc.rest_num += found.max_offset - found.next_begin_offset;
+    tracing::debug!(topic, group, queue_id, offset, status = ?found.status, n = found.messages.len(), next = found.next_begin_offset, "pop read");
     if found.messages.is_empty() {
         if found.next_begin_offset > offset
             && matches!(
