@@ -74,6 +74,27 @@ fn py5(r: &Rmqd, args: &[&str], secs: u64) -> DriverRun {
     run_driver(PY5, &full, r.home.path(), Duration::from_secs(secs))
 }
 
+/// A group pops from where it first meets a queue (Java's ConsumeInitMode.MAX): one
+/// receive before the messages are sent makes it see them all.
+fn warm(r: &Rmqd, topic: &str, group: &str) {
+    let run = py5(
+        r,
+        &[
+            "simple",
+            "--topic",
+            topic,
+            "--group",
+            group,
+            "--expect",
+            "0",
+            "--timeout-secs",
+            "3",
+        ],
+        30,
+    );
+    assert!(run.success, "{:?}\n{}", run.lines, run.stderr);
+}
+
 fn deliveries(run: &DriverRun) -> Vec<&Value> {
     run.lines
         .iter()
@@ -104,22 +125,7 @@ fn simple_consumer_receive_ack_redelivery_and_change_invisible() {
     // Groups pop from where they start (Java's ConsumeInitMode.MAX), so each consumer
     // meets the topic before the messages are sent.
     for g in ["gAck", "gChange"] {
-        let run = py5(
-            &r,
-            &[
-                "simple",
-                "--topic",
-                "G5Simple",
-                "--group",
-                g,
-                "--expect",
-                "0",
-                "--timeout-secs",
-                "1",
-            ],
-            30,
-        );
-        assert!(run.success, "{}", run.stderr);
+        warm(&r, "G5Simple", g);
     }
     let sent = py5(
         &r,
@@ -243,22 +249,7 @@ fn fifo_message_groups_are_consumed_in_order() {
     let r = start(&[]);
     create_typed_topic(&r.broker(), "G5Fifo", 4, "FIFO");
     create_group(&r.broker(), "gFifo", 16, true);
-    let warm = py5(
-        &r,
-        &[
-            "push",
-            "--topic",
-            "G5Fifo",
-            "--group",
-            "gFifo",
-            "--expect",
-            "0",
-            "--timeout-secs",
-            "2",
-        ],
-        30,
-    );
-    assert!(warm.success, "{}", warm.stderr);
+    warm(&r, "G5Fifo", "gFifo");
     let sent = py5(
         &r,
         &[
@@ -316,22 +307,7 @@ fn push_consumer_retries_then_dead_letters() {
     create_topic(&r.broker(), "G5Retry", 2);
     // retryMaxTimes 2: three delivery attempts, then the dead letter queue.
     create_group(&r.broker(), "gRetry", 2, false);
-    let warm = py5(
-        &r,
-        &[
-            "push",
-            "--topic",
-            "G5Retry",
-            "--group",
-            "gRetry",
-            "--expect",
-            "0",
-            "--timeout-secs",
-            "2",
-        ],
-        30,
-    );
-    assert!(warm.success, "{}", warm.stderr);
+    warm(&r, "G5Retry", "gRetry");
     let sent = py5(
         &r,
         &[
@@ -393,22 +369,7 @@ fn push_consumer_retries_then_dead_letters() {
 fn transactional_messages_commit_rollback_and_check() {
     let r = start(&["transactionCheckInterval=1000", "transactionTimeOut=2000"]);
     create_typed_topic(&r.broker(), "G5Tx", 2, "TRANSACTION");
-    let warm = py5(
-        &r,
-        &[
-            "simple",
-            "--topic",
-            "G5Tx",
-            "--group",
-            "gTx",
-            "--expect",
-            "0",
-            "--timeout-secs",
-            "1",
-        ],
-        30,
-    );
-    assert!(warm.success, "{}", warm.stderr);
+    warm(&r, "G5Tx", "gTx");
     // Decisions commit, rollback, unknown; the check answers commit for the unknown ones.
     let tx = py5(
         &r,
@@ -582,22 +543,7 @@ fn remoting_and_grpc_clients_share_topics_both_ways() {
 fn acknowledgements_survive_kill9_and_unacked_messages_come_back() {
     let mut r = start(&["flushDiskType=SYNC_FLUSH"]);
     create_topic(&r.broker(), "G5Crash", 4);
-    let warm = py5(
-        &r,
-        &[
-            "simple",
-            "--topic",
-            "G5Crash",
-            "--group",
-            "gCrash",
-            "--expect",
-            "0",
-            "--timeout-secs",
-            "1",
-        ],
-        30,
-    );
-    assert!(warm.success, "{}", warm.stderr);
+    warm(&r, "G5Crash", "gCrash");
     let sent = py5(
         &r,
         &[

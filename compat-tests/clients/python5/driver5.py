@@ -153,7 +153,11 @@ def cmd_simple(o):
     change = o.get("change-invisible")
     try:
         stop_after = int(o.get("stop-after-received", 0))
-        while len(acked) < expect and time.time() < deadline:
+        # One receive even with --expect 0: it makes the group known to the topic's queues
+        # (a new group starts at their ends, Java's ConsumeInitMode.MAX).
+        rounds = 0
+        while (len(acked) < expect or rounds == 0) and time.time() < deadline:
+            rounds += 1
             if stop_after and len(seen) >= stop_after:
                 break
             try:
