@@ -618,3 +618,86 @@ fn acknowledgements_survive_kill9_and_unacked_messages_come_back() {
         .collect();
     assert_eq!(back, odd, "{:?}", second.lines);
 }
+
+#[test]
+fn node_client_sends_receives_and_gets_unacked_messages_back() {
+    let r = start(&[]);
+    create_topic(&r.broker(), "G5Node", 2);
+    let ep = r.grpc();
+    let warm = run_driver(
+        Client::Node5,
+        &[
+            "simple",
+            "--endpoint",
+            &ep,
+            "--topic",
+            "G5Node",
+            "--group",
+            "gNode",
+            "--expect",
+            "0",
+            "--timeout-secs",
+            "2",
+        ],
+        r.home.path(),
+        Duration::from_secs(30),
+    );
+    assert!(warm.success, "{:?}\n{}", warm.lines, warm.stderr);
+    let sent = run_driver(
+        Client::Node5,
+        &[
+            "send",
+            "--endpoint",
+            &ep,
+            "--topic",
+            "G5Node",
+            "--count",
+            "5",
+            "--body-prefix",
+            "n",
+        ],
+        r.home.path(),
+        Duration::from_secs(60),
+    );
+    expect_sent(&sent, 5);
+    let got = run_driver(
+        Client::Node5,
+        &[
+            "simple",
+            "--endpoint",
+            &ep,
+            "--topic",
+            "G5Node",
+            "--group",
+            "gNode",
+            "--expect",
+            "5",
+            "--invisible",
+            "10",
+            "--skip-ack-first",
+            "--timeout-secs",
+            "40",
+        ],
+        r.home.path(),
+        Duration::from_secs(60),
+    );
+    assert!(got.success, "{:?}\n{}", got.lines, got.stderr);
+    let want: BTreeSet<String> = (0..5).map(|i| format!("n-{i}")).collect();
+    assert_eq!(body_set(&got), want);
+    let attempts: BTreeSet<i64> = deliveries(&got)
+        .iter()
+        .filter_map(|d| d["attempt"].as_i64())
+        .collect();
+    assert_eq!(attempts, BTreeSet::from([1, 2]), "{:?}", got.lines);
+    // The Python 5.x client reads what the Node one sent, with the same message ids.
+    let ids: BTreeSet<&str> = sent
+        .lines
+        .iter()
+        .filter_map(|l| l["msgId"].as_str())
+        .collect();
+    let seen: BTreeSet<&str> = deliveries(&got)
+        .iter()
+        .filter_map(|l| l["msgId"].as_str())
+        .collect();
+    assert_eq!(ids, seen);
+}
