@@ -12,6 +12,7 @@ Every line printed on stdout is one JSON object. Commands:
             [--linger S] [--tag-expr E]
   load-send --endpoint H:P --topic T --seconds S --size B --threads K
   load-recv --endpoint H:P --topic T --group G --seconds S --threads K
+send and simple take --tls to speak TLS (roots from GRPC_DEFAULT_SSL_ROOTS_FILE_PATH).
 """
 import json
 import sys
@@ -88,7 +89,7 @@ def message_of(o, i):
 
 
 def cmd_send(o):
-    p = Producer(config(o), (o["topic"],))
+    p = Producer(config(o), (o["topic"],), tls_enable=bool(o.get("tls")))
     p.startup()
     ok = True
     try:
@@ -145,7 +146,7 @@ def cmd_tx_send(o):
 def cmd_simple(o):
     expect = int(o["expect"])
     c = SimpleConsumer(config(o), o["group"], {o["topic"]: FilterExpression(o.get("tag-expr", "*"))},
-                       await_duration=5)
+                       await_duration=5, tls_enable=bool(o.get("tls")))
     c.startup()
     invisible = int(o.get("invisible", 15))
     deadline = time.time() + float(o.get("timeout-secs", 60))
