@@ -23,6 +23,12 @@ pub mod batch;
 pub mod filter;
 #[path = "../../src/broker/properties.rs"]
 pub mod properties;
+/// POP receipt handles (from clients) and revive-topic records (from the store).
+#[path = "../../src/broker/pop"]
+pub mod pop {
+    pub mod handle;
+    pub mod records;
+}
 
 /// One fuzz target: a name (also its corpus directory) and the function fed each input.
 #[derive(Clone, Copy)]

@@ -42,7 +42,6 @@ pub fn update_and_create_topic(
         topic_filter_type: h.topic_filter_type,
         topic_sys_flag: h.topic_sys_flag.unwrap_or(0),
         order: h.order,
-        ..Default::default()
     };
     tracing::info!(topic = %h.topic, read = tc.read_queue_nums, write = tc.write_queue_nums, perm = tc.perm, "topic created or updated by admin");
     ctx.topics().put(tc, now_ms());

@@ -17,15 +17,16 @@ pub struct OrphanCheck {
     pub transaction_id: String,
 }
 
+/// Per group: (client id, the client's check channel).
+type Table = HashMap<String, Vec<(String, mpsc::Sender<OrphanCheck>)>>;
+
 #[derive(Default)]
 pub struct GrpcProducers {
-    by_group: Mutex<HashMap<String, Vec<(String, mpsc::Sender<OrphanCheck>)>>>,
+    by_group: Mutex<Table>,
 }
 
 impl GrpcProducers {
-    fn lock(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<String, Vec<(String, mpsc::Sender<OrphanCheck>)>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
         self.by_group.lock().unwrap_or_else(|p| p.into_inner())
     }
 

@@ -4,7 +4,6 @@
 //! message verification) sent over that stream.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -41,7 +40,6 @@ struct Session {
 pub struct GrpcClients {
     sessions: Mutex<HashMap<String, Session>>,
     pending: Mutex<HashMap<String, oneshot::Sender<Command>>>,
-    nonce: AtomicU64,
 }
 
 impl GrpcClients {
@@ -108,59 +106,7 @@ impl GrpcClients {
         gone
     }
 
-    /// Client ids of live consumers of `group` (GET_CONSUMER_LIST_BY_GROUP for gRPC ones).
-    pub fn consumers_of(&self, group: &str) -> Vec<String> {
-        self.lock()
-            .iter()
-            .filter(|(_, v)| {
-                matches!(&v.settings, Some(pb::Settings { pub_sub: Some(PubSub::Subscription(s)), .. })
-                    if s.group.as_ref().is_some_and(|g| g.name == group))
-            })
-            .map(|(k, _)| k.clone())
-            .collect()
-    }
-
-    /// Sends a command that the client answers (thread stack, verify message) and waits
-    /// for the answer with the same nonce.
-    pub async fn ask(
-        &self,
-        client_id: &str,
-        make: impl FnOnce(String) -> Command,
-        wait: Duration,
-    ) -> Option<Command> {
-        let tx = self
-            .lock()
-            .get(client_id)
-            .and_then(|s| s.commands.clone())?;
-        let nonce = format!("{:x}", self.nonce.fetch_add(1, Ordering::Relaxed) + 1);
-        let (done, answer) = oneshot::channel();
-        self.pending
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(nonce.clone(), done);
-        let cmd = pb::TelemetryCommand {
-            status: None,
-            command: Some(make(nonce.clone())),
-        };
-        if tx.send(cmd).await.is_err() {
-            self.pending
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&nonce);
-            return None;
-        }
-        let got = tokio::time::timeout(wait, answer)
-            .await
-            .ok()
-            .and_then(Result::ok);
-        self.pending
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&nonce);
-        got
-    }
-
-    /// A client's answer to [`ask`](Self::ask).
+    /// A client's answer (thread stack, verify result) to a command with `nonce`.
     pub fn answered(&self, nonce: &str, cmd: Command) {
         if let Some(tx) = self
             .pending

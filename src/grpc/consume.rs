@@ -231,7 +231,7 @@ pub async fn receive_message(
         content: Some(Content::Status(status::with(Code::Ok, "OK"))),
     }];
     items.extend(deliver.iter().map(|(_, m)| pb::ReceiveMessageResponse {
-        content: Some(Content::Message(m.clone())),
+        content: Some(Content::Message((**m).clone())),
     }));
     items.push(done());
     let total = items.len();
@@ -251,7 +251,7 @@ pub async fn receive_message(
 }
 
 enum Screen {
-    Deliver(pb::Message),
+    Deliver(Box<pb::Message>),
     Dropped,
 }
 
@@ -285,7 +285,7 @@ async fn screen(
         }
         return Screen::Dropped;
     }
-    Screen::Deliver(convert::message(
+    Screen::Deliver(Box::new(convert::message(
         &p.record,
         &m,
         &Delivery {
@@ -294,7 +294,7 @@ async fn screen(
             reconsume_times: p.reconsume_times,
             invisible_ms: Some(p.handle.invisible_time),
         },
-    ))
+    )))
 }
 
 /// `forwardMessageToDeadLetterQueue`: send-back with delay level -1, then ack.

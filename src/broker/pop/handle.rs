@@ -3,7 +3,17 @@
 //! message's commit-log offset appended (the proxy's `ReceiptHandle`):
 //! `ckQueueOffset popTime invisibleTime reviveQid topicType brokerName queueId queueOffset [commitLogOffset]`.
 
-use super::{ORDER_REVIVE_QUEUE, RETRY_PREFIX};
+// No `crate::` or `super::` paths: the fuzz crate compiles this file as it is.
+
+pub const RETRY_PREFIX: &str = "%RETRY%";
+/// `KeyBuilder.POP_ORDER_REVIVE_QUEUE`: the revive queue id FIFO handles carry.
+pub const ORDER_REVIVE_QUEUE: i32 = 999;
+
+/// `KeyBuilder.buildPopRetryTopicV1`: where a group's unacknowledged messages of a topic
+/// come back from (`enableRetryTopicV2` is off by default in Java 5.x).
+pub fn retry_topic_v1(topic: &str, group: &str) -> String {
+    format!("{RETRY_PREFIX}{group}_{topic}")
+}
 
 /// Topic type marks: the message came from the topic itself or from its POP retry topic.
 pub const NORMAL_TOPIC: &str = "0";
@@ -87,7 +97,7 @@ impl ReceiptHandle {
     /// `getRealTopic`: the topic the handle's offsets are in.
     pub fn real_topic(&self, topic: &str, group: &str) -> String {
         match self.topic_type.as_str() {
-            RETRY_TOPIC => super::retry_topic_v1(topic, group),
+            RETRY_TOPIC => retry_topic_v1(topic, group),
             RETRY_TOPIC_V2 => format!("{RETRY_PREFIX}{group}+{topic}"),
             _ => topic.to_string(),
         }

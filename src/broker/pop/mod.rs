@@ -26,21 +26,12 @@ use std::sync::Mutex;
 
 use crate::config::BrokerConfig;
 
-pub use handle::ReceiptHandle;
+pub use handle::{retry_topic_v1, ReceiptHandle, ORDER_REVIVE_QUEUE, RETRY_PREFIX};
 
-pub const RETRY_PREFIX: &str = "%RETRY%";
-/// `KeyBuilder.POP_ORDER_REVIVE_QUEUE`: the revive queue id FIFO handles carry.
-pub const ORDER_REVIVE_QUEUE: i32 = 999;
 /// `PopAckConstants.REVIVE_GROUP`.
 pub const REVIVE_GROUP: &str = "CID_RMQ_SYS_REVIVE_GROUP";
 /// `PopAckConstants.retryQueueNum`.
 pub const RETRY_QUEUES: i32 = 1;
-
-/// `KeyBuilder.buildPopRetryTopicV1`: where a group's unacknowledged messages of a topic
-/// come back from (`enableRetryTopicV2` is off by default in Java 5.x).
-pub fn retry_topic_v1(topic: &str, group: &str) -> String {
-    format!("{RETRY_PREFIX}{group}_{topic}")
-}
 
 /// `PopAckConstants.buildClusterReviveTopic`.
 pub fn revive_topic(cluster: &str) -> String {

@@ -9,7 +9,8 @@ use bytes::Bytes;
 use rmqd_store::MessageToStore;
 use serde::{Deserialize, Serialize};
 
-use crate::broker::properties::{keys, Properties};
+// `super::super`, not `crate::broker`: the fuzz crate compiles this file as it is.
+use super::super::properties::{keys, Properties};
 
 pub const CK_TAG: &str = "ck";
 pub const ACK_TAG: &str = "ack";
