@@ -38,6 +38,8 @@ pub struct BrokerContext {
     pub pop: super::pop::PopState,
     /// 5.x gRPC producers, asked about transactions over their telemetry streams.
     pub grpc_producers: super::grpc_producers::GrpcProducers,
+    /// 5.x gRPC client sessions (settings, telemetry streams).
+    pub grpc_clients: Arc<crate::grpc::GrpcClients>,
 }
 
 impl BrokerContext {

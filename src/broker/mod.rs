@@ -121,6 +121,7 @@ impl Broker {
             task_restarts: Default::default(),
             pop: pop::PopState::new(&config),
             grpc_producers: Default::default(),
+            grpc_clients: Default::default(),
         });
         ctx.persist_topics();
         ctx.persist_groups();

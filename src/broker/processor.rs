@@ -45,6 +45,12 @@ impl RequestHandler for BrokerProcessor {
                 return pop::remoting::change_invisible_time(ctx, req)
             }
             request::PEEK_MESSAGE => pop::remoting::peek_message(ctx, &req),
+            request::GET_CONSUMER_RUNNING_INFO => {
+                return crate::grpc::admin::consumer_running_info(ctx, req)
+            }
+            request::CONSUME_MESSAGE_DIRECTLY => {
+                return crate::grpc::admin::consume_message_directly(ctx, req)
+            }
             request::POLLING_INFO => pop::remoting::polling_info(ctx, &req),
             request::END_TRANSACTION => return transaction::end_transaction(ctx, req),
             request::QUERY_CONSUMER_OFFSET => offset_requests::query_consumer_offset(ctx, &req),

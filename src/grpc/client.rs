@@ -4,6 +4,7 @@
 //! message verification) sent over that stream.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -40,6 +41,7 @@ struct Session {
 pub struct GrpcClients {
     sessions: Mutex<HashMap<String, Session>>,
     pending: Mutex<HashMap<String, oneshot::Sender<Command>>>,
+    nonce: AtomicU64,
 }
 
 impl GrpcClients {
@@ -86,6 +88,51 @@ impl GrpcClients {
                 },
             );
         }
+    }
+
+    /// Whether the client has a telemetry stream to send commands on.
+    pub fn is_connected(&self, client_id: &str) -> bool {
+        self.lock()
+            .get(client_id)
+            .and_then(|s| s.commands.as_ref())
+            .is_some_and(|tx| !tx.is_closed())
+    }
+
+    /// Sends a command the client answers (thread stack, verify message) and waits for
+    /// the answer carrying the same nonce.
+    pub async fn ask(
+        &self,
+        client_id: &str,
+        make: impl FnOnce(String) -> Command,
+        wait: Duration,
+    ) -> Option<Command> {
+        let tx = self
+            .lock()
+            .get(client_id)
+            .and_then(|s| s.commands.clone())?;
+        let nonce = format!("{:x}", self.nonce.fetch_add(1, Ordering::Relaxed) + 1);
+        let (done, answer) = oneshot::channel();
+        self.pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(nonce.clone(), done);
+        let cmd = pb::TelemetryCommand {
+            status: None,
+            command: Some(make(nonce.clone())),
+        };
+        let got = if tx.send(cmd).await.is_ok() {
+            tokio::time::timeout(wait, answer)
+                .await
+                .ok()
+                .and_then(Result::ok)
+        } else {
+            None
+        };
+        self.pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&nonce);
+        got
     }
 
     pub fn remove(&self, client_id: &str) -> bool {

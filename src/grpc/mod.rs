@@ -2,6 +2,7 @@
 //! process, on `grpcServerPort`: what the Java proxy serves 5.x clients, answered from this
 //! broker's store. Plain TCP, or TLS when `tlsCertPath` and `tlsKeyPath` are set.
 
+pub mod admin;
 mod client;
 mod consume;
 mod convert;
@@ -18,6 +19,8 @@ use std::time::Duration;
 use rmqd_remoting::CancellationToken;
 use tokio::net::TcpListener;
 use tokio_stream::StreamExt as _;
+
+pub use client::GrpcClients;
 
 use crate::broker::context::BrokerContext;
 
@@ -51,7 +54,7 @@ pub async fn start(
             .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
     }
-    let clients = Arc::new(client::GrpcClients::default());
+    let clients = ctx.grpc_clients.clone();
     let svc = pb::messaging_service_server::MessagingServiceServer::new(service::Messaging::new(
         ctx.clone(),
         clients.clone(),

@@ -2,7 +2,7 @@
 // Every line on stdout is one JSON object. Commands (options as in the Python 5.x driver):
 //   send      --endpoint H:P --topic T --count N [--tag TAG] [--body-prefix B] [--message-group G]
 //   simple    --endpoint H:P --topic T --group G --expect N [--invisible S] [--timeout-secs S]
-//             [--skip-ack-first] [--linger S]
+//             [--skip-ack-first] [--linger S] [--id-file PATH]
 //   load-send --endpoint H:P --topic T --seconds S --size B --concurrency K
 'use strict';
 
@@ -53,6 +53,8 @@ async function simple(o) {
     subscriptions: new Map([[ o.topic, FilterExpression.SUB_ALL ]]), awaitDuration: 5000,
   });
   await c.startup();
+  // Admin tests address the client by its id (GET_CONSUMER_RUNNING_INFO).
+  if (o['id-file']) require('fs').writeFileSync(o['id-file'], c.clientId);
   const invisible = Number(o.invisible || 15) * 1000;
   const deadline = Date.now() + Number(o['timeout-secs'] || 60) * 1000;
   const seen = new Set();
