@@ -237,3 +237,83 @@ fn pop_ack_change_invisible_time_and_redelivery_over_remoting() {
         ["w-3"]
     );
 }
+
+/// Base64 as fastjson writes a byte array.
+fn b64(bytes: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn batch_ack_acknowledges_the_offsets_of_its_bit_set() {
+    let r = Rmqd::start(&["grpcServerPort=0"]);
+    let (topic, group) = ("PopBatch", "PopBatchGroup");
+    create_topic(&r.broker(), topic, 1);
+    let mut c = Conn::connect(&r.broker());
+    for i in 0..4 {
+        let props = wire::properties(&[("TAGS", "t")]);
+        let s = wire::send(
+            &mut c,
+            "p",
+            topic,
+            0,
+            0,
+            &props,
+            format!("b-{i}").as_bytes(),
+        );
+        assert_eq!(s.code, 0, "{}", s.remark);
+    }
+    let mut got: Vec<(Frame, Popped)> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while got.len() < 4 && Instant::now() < deadline {
+        let (f, msgs) = pop(&mut c, topic, group, 2000, 1000);
+        got.extend(msgs.into_iter().map(|m| (f.clone(), m)));
+    }
+    assert_eq!(got.len(), 4);
+    // One checkpoint per pop: acknowledge everything but b-2 with one BatchAck each.
+    let mut acks = Vec::new();
+    for (f, m) in &got {
+        if m.body == "b-2" {
+            continue;
+        }
+        let start: i64 = extra_info(f, m).split(' ').next().unwrap().parse().unwrap();
+        let bit = (m.queue_offset - start) as usize;
+        let mut bytes = vec![0u8; bit / 8 + 1];
+        bytes[bit / 8] |= 1 << (bit % 8);
+        acks.push(serde_json::json!({
+            "c": group, "t": topic, "r": "0", "so": start, "q": m.queue_id,
+            "rq": f.ext_i64("reviveQid"), "pt": f.ext_i64("popTime"),
+            "it": f.ext_i64("invisibleTime"), "b": b64(&bytes)
+        }));
+    }
+    let body = serde_json::json!({"brokerName": "broker-a", "acks": acks});
+    let a = c.request(200151, &[], body.to_string().as_bytes());
+    assert_eq!(a.code, 0, "{}", a.remark);
+    let bad = c.request(200151, &[], b"{not json");
+    assert_eq!(bad.code, 13, "{}", bad.remark);
+    let mut back = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while back.is_empty() && Instant::now() < deadline {
+        let (_, msgs) = pop(&mut c, topic, group, 30_000, 2000);
+        back.extend(msgs.into_iter().map(|m| m.body));
+    }
+    let (_, more) = pop(&mut c, topic, group, 30_000, 2500);
+    back.extend(more.into_iter().map(|m| m.body));
+    assert_eq!(back, ["b-2"]);
+}

@@ -41,6 +41,7 @@ impl RequestHandler for BrokerProcessor {
             request::CONSUMER_SEND_MSG_BACK => return retry::process(ctx, req),
             request::POP_MESSAGE => return pop::remoting::pop_message(ctx, req),
             request::ACK_MESSAGE => return pop::remoting::ack_message(ctx, req),
+            request::BATCH_ACK_MESSAGE => return pop::remoting::batch_ack_message(ctx, req),
             request::CHANGE_MESSAGE_INVISIBLETIME => {
                 return pop::remoting::change_invisible_time(ctx, req)
             }

@@ -76,6 +76,47 @@ pub async fn ack(
     put_ack(ctx, handle.revive_qid, &ack).await
 }
 
+/// Several acks of one checkpoint in one record (BATCH_ACK_MESSAGE's `bAck`); FIFO
+/// handles are acknowledged one by one.
+pub async fn ack_offsets(
+    ctx: &Arc<BrokerContext>,
+    group: &str,
+    topic: &str,
+    first: &ReceiptHandle,
+    offsets: Vec<i64>,
+) -> Outcome<()> {
+    let min = ctx.store.min_offset_in_queue(topic, first.queue_id);
+    let max = ctx.store.max_offset_in_queue(topic, first.queue_id);
+    let offsets: Vec<i64> = offsets
+        .into_iter()
+        .filter(|o| (min..=max).contains(o))
+        .collect();
+    if first.is_order() {
+        for o in offsets {
+            let h = ReceiptHandle {
+                offset: o,
+                ..first.clone()
+            };
+            ack_orderly(ctx, group, topic, &h).await?;
+        }
+        return Ok(());
+    }
+    if offsets.is_empty() {
+        return Ok(());
+    }
+    let ack = AckMsg {
+        ack_offset: -1,
+        ack_offset_list: offsets,
+        start_offset: first.ck_offset,
+        consumer_group: group.to_string(),
+        topic: topic.to_string(),
+        queue_id: first.queue_id,
+        pop_time: first.pop_time,
+        broker_name: Some(first.broker_name.clone()),
+    };
+    put_ack(ctx, first.revive_qid, &ack).await
+}
+
 async fn put_ack(ctx: &Arc<BrokerContext>, revive_qid: i32, ack: &AckMsg) -> Outcome<()> {
     if revive_qid < 0 || revive_qid >= ctx.pop.revive_queues {
         return Err(Refusal::new(

@@ -12,6 +12,7 @@
 //! time passes.
 
 pub mod ack;
+pub mod batch_ack;
 pub mod handle;
 pub mod order;
 pub mod receive;

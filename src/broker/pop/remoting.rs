@@ -162,6 +162,45 @@ pub fn ack_message(ctx: &Arc<BrokerContext>, req: RemotingCommand) -> Reply {
     })
 }
 
+/// BATCH_ACK_MESSAGE (200151): acks of several checkpoints, each as a bit set.
+pub fn batch_ack_message(ctx: &Arc<BrokerContext>, req: RemotingCommand) -> Reply {
+    let body = match super::batch_ack::decode(&req.body) {
+        Ok(b) if !b.acks.is_empty() => b,
+        Ok(_) => return refused(&req, Refusal::new(response::NO_MESSAGE, "no ack")),
+        Err(e) => return refused(&req, Refusal::new(response::MESSAGE_ILLEGAL, e.to_string())),
+    };
+    let ctx = ctx.clone();
+    let r = req.clone();
+    later(req, async move {
+        let broker = body
+            .broker_name
+            .clone()
+            .unwrap_or_else(|| ctx.config.broker_name.clone());
+        for a in &body.acks {
+            let offsets = a
+                .offsets()
+                .map_err(|e| Refusal::new(response::MESSAGE_ILLEGAL, e.to_string()))?;
+            let handle = ReceiptHandle {
+                ck_offset: a.start_offset,
+                pop_time: a.pop_time,
+                invisible_time: a.invisible_time,
+                revive_qid: a.revive_queue_id,
+                topic_type: a.retry.clone(),
+                broker_name: broker.clone(),
+                queue_id: a.queue_id,
+                offset: a.start_offset,
+                commit_log_offset: -1,
+            };
+            let topic = handle.real_topic(&a.topic, &a.consumer_group);
+            if ctx.topics().get(&topic).is_none() {
+                continue;
+            }
+            super::ack::ack_offsets(&ctx, &a.consumer_group, &topic, &handle, offsets).await?;
+        }
+        Ok(RemotingCommand::success(&r))
+    })
+}
+
 /// CHANGE_MESSAGE_INVISIBLETIME (200053).
 pub fn change_invisible_time(ctx: &Arc<BrokerContext>, req: RemotingCommand) -> Reply {
     let h: ChangeInvisibleTimeRequestHeader = match req.decode_header() {
