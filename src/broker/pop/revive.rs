@@ -162,7 +162,7 @@ fn keep_pop_offset_past(ctx: &BrokerContext, ck: &CheckPoint) {
         return;
     };
     let current = ctx.offsets.query(&ck.cid, &ck.topic, ck.queue_id);
-    if current.is_some_and(|c| c < end) {
+    if current.is_none_or(|c| c < end) {
         ctx.offsets.commit(&ck.cid, &ck.topic, ck.queue_id, end);
     }
 }
