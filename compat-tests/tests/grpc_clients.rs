@@ -27,7 +27,10 @@ fn wait_grpc(r: &Rmqd) {
 }
 
 fn start(extra: &[&str]) -> Rmqd {
-    let r = Rmqd::start(extra);
+    // Small CommitLog files: several brokers run at once on a shared disk.
+    let mut conf = vec!["mappedFileSizeCommitLog=67108864"];
+    conf.extend_from_slice(extra);
+    let r = Rmqd::start(&conf);
     wait_grpc(&r);
     r
 }
