@@ -11,7 +11,12 @@ use serde_json::Value;
 
 #[test]
 fn consumer_running_info_reaches_a_grpc_consumer() {
-    let r = Rmqd::start(&[]);
+    let r = Rmqd::start(&[
+        "mappedFileSizeCommitLog=67108864",
+        "diskSpaceWarningLevelRatio=0.99",
+        "diskSpaceCleanForciblyRatio=0.99",
+        "diskMaxUsedSpaceRatio=95",
+    ]);
     let deadline = Instant::now() + Duration::from_secs(10);
     while std::net::TcpStream::connect(r.grpc()).is_err() {
         assert!(Instant::now() < deadline, "gRPC port never opened");

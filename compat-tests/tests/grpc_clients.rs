@@ -27,8 +27,14 @@ fn wait_grpc(r: &Rmqd) {
 }
 
 fn start(extra: &[&str]) -> Rmqd {
-    // Small CommitLog files: several brokers run at once on a shared disk.
-    let mut conf = vec!["mappedFileSizeCommitLog=67108864"];
+    // Small CommitLog files, and no disk guard: several brokers run at once on a shared
+    // disk, and these tests are not about a full one.
+    let mut conf = vec![
+        "mappedFileSizeCommitLog=67108864",
+        "diskSpaceWarningLevelRatio=0.99",
+        "diskSpaceCleanForciblyRatio=0.99",
+        "diskMaxUsedSpaceRatio=95",
+    ];
     conf.extend_from_slice(extra);
     let r = Rmqd::start(&conf);
     wait_grpc(&r);

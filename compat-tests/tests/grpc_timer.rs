@@ -9,7 +9,12 @@ use rmqd_compat_tests::{remoting_request, run_driver, Client, Rmqd};
 
 #[test]
 fn a_delivery_timestamp_holds_the_message_until_then() {
-    let r = Rmqd::start(&[]);
+    let r = Rmqd::start(&[
+        "mappedFileSizeCommitLog=67108864",
+        "diskSpaceWarningLevelRatio=0.99",
+        "diskSpaceCleanForciblyRatio=0.99",
+        "diskMaxUsedSpaceRatio=95",
+    ]);
     let deadline = Instant::now() + Duration::from_secs(10);
     while std::net::TcpStream::connect(r.grpc()).is_err() {
         assert!(Instant::now() < deadline, "gRPC port never opened");

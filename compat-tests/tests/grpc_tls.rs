@@ -31,6 +31,10 @@ fn clients_send_and_receive_over_tls() {
     std::fs::write(&cert, ck.cert.pem()).expect("write cert");
     std::fs::write(&key, ck.signing_key.serialize_pem()).expect("write key");
     let r = Rmqd::start(&[
+        "mappedFileSizeCommitLog=67108864",
+        "diskSpaceWarningLevelRatio=0.99",
+        "diskSpaceCleanForciblyRatio=0.99",
+        "diskMaxUsedSpaceRatio=95",
         &format!("tlsCertPath={}", cert.display()),
         &format!("tlsKeyPath={}", key.display()),
     ]);

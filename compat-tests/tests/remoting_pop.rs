@@ -83,7 +83,13 @@ fn extra_info(f: &Frame, m: &Popped) -> String {
 
 #[test]
 fn pop_ack_change_invisible_time_and_redelivery_over_remoting() {
-    let r = Rmqd::start(&["grpcServerPort=0"]);
+    let r = Rmqd::start(&[
+        "grpcServerPort=0",
+        "mappedFileSizeCommitLog=67108864",
+        "diskSpaceWarningLevelRatio=0.99",
+        "diskSpaceCleanForciblyRatio=0.99",
+        "diskMaxUsedSpaceRatio=95",
+    ]);
     let (topic, group) = ("PopWire", "PopWireGroup");
     create_topic(&r.broker(), topic, 2);
     let mut c = Conn::connect(&r.broker());
@@ -215,16 +221,24 @@ fn pop_ack_change_invisible_time_and_redelivery_over_remoting() {
         b"w-3",
     );
     assert_eq!(s.code, 0);
-    let peek = c.request(
-        PEEK_MESSAGE,
-        &[
-            ("consumerGroup", group.into()),
-            ("topic", topic.into()),
-            ("queueId", "0".into()),
-            ("maxMsgNums", "8".into()),
-        ],
-        b"",
-    );
+    // Dispatch to the queue is asynchronous: peek until the message is there.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let peek = loop {
+        let peek = c.request(
+            PEEK_MESSAGE,
+            &[
+                ("consumerGroup", group.into()),
+                ("topic", topic.into()),
+                ("queueId", "0".into()),
+                ("maxMsgNums", "8".into()),
+            ],
+            b"",
+        );
+        if peek.code == 0 || Instant::now() > deadline {
+            break peek;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
     assert_eq!(peek.code, 0, "{}", peek.remark);
     let peeked: BTreeSet<String> = record::decode_all(&peek.body)
         .iter()
@@ -262,7 +276,13 @@ fn b64(bytes: &[u8]) -> String {
 
 #[test]
 fn batch_ack_acknowledges_the_offsets_of_its_bit_set() {
-    let r = Rmqd::start(&["grpcServerPort=0"]);
+    let r = Rmqd::start(&[
+        "grpcServerPort=0",
+        "mappedFileSizeCommitLog=67108864",
+        "diskSpaceWarningLevelRatio=0.99",
+        "diskSpaceCleanForciblyRatio=0.99",
+        "diskMaxUsedSpaceRatio=95",
+    ]);
     let (topic, group) = ("PopBatch", "PopBatchGroup");
     create_topic(&r.broker(), topic, 1);
     let mut c = Conn::connect(&r.broker());
