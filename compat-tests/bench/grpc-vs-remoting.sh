@@ -21,6 +21,7 @@ listenPort=41911
 grpcServerPort=48081
 storePathRootDir=$d/store
 flushDiskType=ASYNC_FLUSH
+diskSpaceWarningLevelRatio=0.99
 CONF
   RMQD_LOG=warn "$1" standalone -c "$d/broker.conf" --namesrv-listen 127.0.0.1:41876 2>"$d/log" &
   PID=$!
@@ -28,7 +29,8 @@ CONF
   echo "rmqd did not start" >&2
   return 1
 }
-stop() { kill "$PID"; wait "$PID" 2>/dev/null || true; PID=; }
+# Each run's store goes once it stopped: the runs together would fill a shared disk.
+stop() { kill "$PID"; wait "$PID" 2>/dev/null || true; PID=; rm -rf "$WORK"/*/store; }
 
 remoting() { # $1 label
   "$LOAD" --broker 127.0.0.1:41911 --producers 64 --size 1024 --seconds 8 --topic LoadTest --queues 8 |
