@@ -287,6 +287,22 @@ broker_config! {
     acl_plain_file: String = "conf/plain_acl.yml".into() => "aclPlainFile",
     /// rmqd only: how often the ACL files are checked for changes (Java: 5 s)
     acl_file_watch_interval_mills: u64 = 5_000 => "aclFileWatchIntervalMills",
+    /// `grpcServerPort` (Java proxy): the 5.x gRPC endpoint; 0 turns it off
+    grpc_server_port: u16 = 8081 => "grpcServerPort",
+    /// `tlsCertPath` (Java proxy): with `tlsKeyPath`, the gRPC port speaks TLS only;
+    /// empty: plain TCP
+    tls_cert_path: String = String::new() => "tlsCertPath",
+    /// `tlsKeyPath` (Java proxy): PEM private key for `tlsCertPath`
+    tls_key_path: String = String::new() => "tlsKeyPath",
+    /// `reviveQueueNum`: queues of the POP revive topic
+    revive_queue_num: i32 = 8 => "reviveQueueNum",
+    /// `reviveInterval` (ms): how often unacknowledged pops are looked at
+    revive_interval: u64 = 1_000 => "reviveInterval",
+    /// `popFromRetryProbability` (percent): pops that look at the retry topic first
+    pop_from_retry_probability: i32 = 20 => "popFromRetryProbability",
+    /// rmqd only: shifts the revive clock (ms), so tests can bring a long invisible time
+    /// due at once. Leave at 0 in production.
+    pop_clock_offset_millis: i64 = 0 => "popClockOffsetMillis",
 }
 
 impl BrokerConfig {

@@ -6,6 +6,7 @@ mod broker;
 mod cli;
 mod config;
 mod logging;
+mod grpc;
 mod namesrv;
 mod store_cli;
 

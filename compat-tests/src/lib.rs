@@ -56,6 +56,8 @@ pub struct Rmqd {
     pub home: tempfile::TempDir,
     pub namesrv_port: u16,
     pub broker_port: u16,
+    /// The 5.x gRPC endpoint (`grpcServerPort`).
+    pub grpc_port: u16,
     conf: PathBuf,
     /// Extra environment for the process (log settings, fault points).
     env: Vec<(String, String)>,
@@ -72,10 +74,11 @@ impl Rmqd {
         let home = tempfile::tempdir().expect("tempdir");
         let namesrv_port = free_port();
         let broker_port = free_broker_port();
+        let grpc_port = free_port();
         let conf = home.path().join("broker.conf");
         let mut text = format!(
             "brokerClusterName=DefaultCluster\nbrokerName=broker-a\nbrokerIP1=127.0.0.1\nlistenPort={broker_port}\n\
-             storePathRootDir={}\nnamesrvAddr=127.0.0.1:{namesrv_port}\n",
+             storePathRootDir={}\nnamesrvAddr=127.0.0.1:{namesrv_port}\ngrpcServerPort={grpc_port}\n",
             home.path().join("store").display()
         );
         for l in extra {
@@ -88,6 +91,7 @@ impl Rmqd {
             home,
             namesrv_port,
             broker_port,
+            grpc_port,
             conf,
             env: env
                 .iter()
@@ -146,6 +150,11 @@ impl Rmqd {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// The gRPC endpoint as 5.x clients take it.
+    pub fn grpc(&self) -> String {
+        format!("127.0.0.1:{}", self.grpc_port)
     }
 
     pub fn namesrv(&self) -> String {
@@ -295,6 +304,10 @@ pub enum Client {
     Node,
     /// crates.io `rocketmq-client-rust` 1.0.0.
     Rust,
+    /// PyPI `rocketmq-python-client` 5.1.2 (5.x, gRPC).
+    Py5,
+    /// npm `rocketmq-client-nodejs` 1.0.8 (5.x, gRPC).
+    Node5,
 }
 
 pub fn clients_dir() -> PathBuf {
@@ -310,6 +323,8 @@ impl Client {
             Client::PyCpp2 => "rocketmq-python-cvs-2.1.0.3 (C++ 2.1)",
             Client::Node => "ali-ons-3.12.0",
             Client::Rust => "rocketmq-client-rust-1.0.0",
+            Client::Py5 => "rocketmq-python-client-5.1.2",
+            Client::Node5 => "rocketmq-client-nodejs-1.0.8",
         }
     }
 
@@ -327,6 +342,14 @@ impl Client {
             ),
             Client::Node => (PathBuf::from("node"), vec![drivers.join("node/driver.js")]),
             Client::Rust => (c.join("rust-target/debug/rust-driver"), vec![]),
+            Client::Py5 => (
+                c.join("py-5x/bin/python"),
+                vec![drivers.join("python5/driver5.py")],
+            ),
+            Client::Node5 => (
+                PathBuf::from("node"),
+                vec![drivers.join("node5/driver5.js")],
+            ),
         }
     }
 
@@ -334,6 +357,9 @@ impl Client {
     pub fn installed(self) -> bool {
         match self {
             Client::Node => clients_dir().join("node/node_modules/ali-ons").is_dir(),
+            Client::Node5 => clients_dir()
+                .join("node-5x/node_modules/rocketmq-client-nodejs")
+                .is_dir(),
             _ => self.program().0.exists(),
         }
     }
@@ -353,7 +379,14 @@ impl Client {
         cmd.env("HOME", home)
             .env("RMQD_CLIENT_LOG_DIR", &logs)
             .env("ROCKETMQ_CLIENT_LOG_DIR", &logs)
-            .env("NODE_PATH", clients_dir().join("node/node_modules"))
+            .env(
+                "NODE_PATH",
+                if self == Client::Node5 {
+                    clients_dir().join("node-5x/node_modules")
+                } else {
+                    clients_dir().join("node/node_modules")
+                },
+            )
             .env("RUST_LOG", "error");
         cmd
     }
@@ -472,10 +505,11 @@ impl Rmqd {
         std::os::unix::fs::symlink(store_root, home.path().join("store")).expect("store link");
         let namesrv_port = free_port();
         let broker_port = free_broker_port();
+        let grpc_port = free_port();
         let conf = home.path().join("broker.conf");
         let mut text = format!(
             "brokerClusterName=DefaultCluster\nbrokerName=broker-a\nbrokerIP1=127.0.0.1\nlistenPort={broker_port}\n\
-             storePathRootDir={}\nnamesrvAddr=127.0.0.1:{namesrv_port}\n",
+             storePathRootDir={}\nnamesrvAddr=127.0.0.1:{namesrv_port}\ngrpcServerPort={grpc_port}\n",
             store_root.display()
         );
         for l in extra {
@@ -488,6 +522,7 @@ impl Rmqd {
             home,
             namesrv_port,
             broker_port,
+            grpc_port,
             conf,
             env: Vec::new(),
         };

@@ -23,6 +23,12 @@ pub mod batch;
 pub mod filter;
 #[path = "../../src/broker/properties.rs"]
 pub mod properties;
+/// POP receipt handles (from clients) and revive-topic records (from the store).
+#[path = "../../src/broker/pop"]
+pub mod pop {
+    pub mod handle;
+    pub mod records;
+}
 
 // The ACL file reader and address patterns (what an operator's plain_acl.yml holds and
 // what UPDATE_AND_CREATE_ACL_CONFIG writes into it); they name `super::AclError`,

@@ -27,7 +27,14 @@ pub fn update_and_create_topic(
             h.topic
         )));
     }
+    let attributes = topic_attributes(
+        ctx.topics()
+            .get(&h.topic)
+            .and_then(|t| t.attributes.clone()),
+        req.ext("attributes"),
+    )?;
     let tc = TopicConfig {
+        attributes,
         topic_name: h.topic.clone(),
         read_queue_nums: h.read_queue_nums,
         write_queue_nums: h.write_queue_nums,
@@ -35,13 +42,41 @@ pub fn update_and_create_topic(
         topic_filter_type: h.topic_filter_type,
         topic_sys_flag: h.topic_sys_flag.unwrap_or(0),
         order: h.order,
-        ..Default::default()
     };
     tracing::info!(topic = %h.topic, read = tc.read_queue_nums, write = tc.write_queue_nums, perm = tc.perm, "topic created or updated by admin");
     ctx.topics().put(tc, now_ms());
     ctx.persist_topics();
     ctx.register_soon();
     Ok(RemotingCommand::success(req))
+}
+
+/// 5.x topic attributes (`+message.type=FIFO,-key`, `AttributeParser.parseToMap`) applied
+/// to the topic's current ones; stored without the sign, as Java stores them.
+fn topic_attributes(
+    current: Option<std::collections::BTreeMap<String, String>>,
+    change: Option<&str>,
+) -> Outcome<Option<std::collections::BTreeMap<String, String>>> {
+    let Some(change) = change.filter(|c| !c.trim().is_empty()) else {
+        return Ok(current);
+    };
+    let mut attrs = current.unwrap_or_default();
+    for kv in change.split(',') {
+        if let Some((k, v)) = kv.split_once('=') {
+            let Some(k) = k.strip_prefix('+') else {
+                return Err(Refusal::system(format!(
+                    "add/alter attribute format is wrong: {k}"
+                )));
+            };
+            attrs.insert(k.to_string(), v.to_string());
+        } else if let Some(k) = kv.strip_prefix('-') {
+            attrs.remove(k);
+        } else {
+            return Err(Refusal::system(format!(
+                "delete attribute format is wrong: {kv}"
+            )));
+        }
+    }
+    Ok(Some(attrs))
 }
 
 pub fn delete_topic(ctx: &Arc<BrokerContext>, req: &RemotingCommand) -> Outcome<RemotingCommand> {

@@ -34,6 +34,12 @@ pub struct BrokerContext {
     pub delays: DelayOffsets,
     /// Restarts of the supervised timer tasks (runtime info).
     pub task_restarts: Arc<super::supervise::Restarts>,
+    /// POP consumption (5.x).
+    pub pop: super::pop::PopState,
+    /// 5.x gRPC producers, asked about transactions over their telemetry streams.
+    pub grpc_producers: super::grpc_producers::GrpcProducers,
+    /// 5.x gRPC client sessions (settings, telemetry streams).
+    pub grpc_clients: Arc<crate::grpc::GrpcClients>,
 }
 
 impl BrokerContext {

@@ -5,27 +5,29 @@ mod admin;
 mod batch;
 mod client_manage;
 mod clients;
-mod context;
-mod filter;
+pub(crate) mod context;
+pub(crate) mod filter;
 mod groups;
+pub mod grpc_producers;
 mod locks;
 mod long_poll;
 mod offset_requests;
 mod offsets;
 mod park_hook;
 mod persist;
+pub mod pop;
 mod processor;
 pub mod properties;
 mod pull;
 mod query;
 mod registration;
-mod retry;
+pub(crate) mod retry;
 mod runtime_info;
 mod schedule;
-mod send;
+pub(crate) mod send;
 mod supervise;
-mod topics;
-mod transaction;
+pub(crate) mod topics;
+pub(crate) mod transaction;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -89,12 +91,6 @@ impl Broker {
         }
         let store = Arc::new(store);
         let parked = Arc::new(ParkedPulls::new(park_hook::ParkHook::from_env()));
-        {
-            let parked = parked.clone();
-            store.set_arrival_listener(Arc::new(move |topic: &str, queue_id: i32, max: i64| {
-                parked.arrived(topic, queue_id, max)
-            }));
-        }
 
         let mut topics = TopicTable::with_system_topics(&config, now_ms());
         if let Some(loaded) = files.load_topics() {
@@ -124,9 +120,21 @@ impl Broker {
             files,
             delays,
             task_restarts: Default::default(),
+            pop: pop::PopState::new(&config),
+            grpc_producers: Default::default(),
+            grpc_clients: Default::default(),
         });
         ctx.persist_topics();
         ctx.persist_groups();
+        {
+            let (parked, pops) = (ctx.parked.clone(), ctx.pop.waiters.clone());
+            ctx.store.set_arrival_listener(Arc::new(
+                move |topic: &str, queue_id: i32, max: i64| {
+                    parked.arrived(topic, queue_id, max);
+                    pops.wake(topic);
+                },
+            ));
+        }
 
         let server_config = ServerConfig {
             max_frame_len: config.max_frame_length as usize,
@@ -214,6 +222,19 @@ impl Broker {
         {
             let (c, s) = (ctx.clone(), shutdown.clone());
             tasks.push(supervise::supervised(
+                "pop-revive",
+                shutdown.clone(),
+                pause,
+                restarts.clone(),
+                move || pop::revive::run(c.clone(), s.clone()),
+            ));
+        }
+        if let Some(grpc) = crate::grpc::start(ctx.clone(), shutdown.clone()).await? {
+            tasks.push(grpc);
+        }
+        {
+            let (c, s) = (ctx.clone(), shutdown.clone());
+            tasks.push(supervise::supervised(
                 "housekeeping",
                 shutdown.clone(),
                 pause,
@@ -286,6 +307,7 @@ async fn housekeeping(ctx: Arc<BrokerContext>, shutdown: CancellationToken) {
             _ = shutdown.cancelled() => {
                 // Parked pulls answer now instead of outliving their connections.
                 ctx.parked.wake_all();
+                ctx.pop.close();
                 return;
             }
             _ = expiry.tick() => {

@@ -8,7 +8,7 @@ use rmqd_remoting::{ConnectionHandle, RemotingCommand, Reply, RequestHandler};
 
 use super::context::{BrokerContext, Outcome};
 use super::runtime_info;
-use super::{admin, client_manage, offset_requests, pull, query, retry, send, transaction};
+use super::{admin, client_manage, offset_requests, pop, pull, query, retry, send, transaction};
 
 pub struct BrokerProcessor {
     ctx: Arc<BrokerContext>,
@@ -39,6 +39,20 @@ impl RequestHandler for BrokerProcessor {
                 return pull::process(ctx, conn, req)
             }
             request::CONSUMER_SEND_MSG_BACK => return retry::process(ctx, req),
+            request::POP_MESSAGE => return pop::remoting::pop_message(ctx, req),
+            request::ACK_MESSAGE => return pop::remoting::ack_message(ctx, req),
+            request::BATCH_ACK_MESSAGE => return pop::remoting::batch_ack_message(ctx, req),
+            request::CHANGE_MESSAGE_INVISIBLETIME => {
+                return pop::remoting::change_invisible_time(ctx, req)
+            }
+            request::PEEK_MESSAGE => pop::remoting::peek_message(ctx, &req),
+            request::GET_CONSUMER_RUNNING_INFO => {
+                return crate::grpc::admin::consumer_running_info(ctx, req)
+            }
+            request::CONSUME_MESSAGE_DIRECTLY => {
+                return crate::grpc::admin::consume_message_directly(ctx, req)
+            }
+            request::POLLING_INFO => pop::remoting::polling_info(ctx, &req),
             request::END_TRANSACTION => return transaction::end_transaction(ctx, req),
             request::QUERY_CONSUMER_OFFSET => offset_requests::query_consumer_offset(ctx, &req),
             request::UPDATE_CONSUMER_OFFSET => offset_requests::update_consumer_offset(ctx, &req),

@@ -53,6 +53,16 @@ pub fn process(ctx: &Arc<BrokerContext>, req: RemotingCommand) -> Reply {
 
 fn prepare(ctx: &Arc<BrokerContext>, req: &RemotingCommand) -> Outcome<Option<MessageToStore>> {
     let h: ConsumerSendMsgBackRequestHeader = req.decode_header()?;
+    send_back(ctx, &h, req.version)
+}
+
+/// The message CONSUMER_SEND_MSG_BACK stores (retry or dead letter), for any front end;
+/// `None` when the group retries nothing.
+pub fn send_back(
+    ctx: &Arc<BrokerContext>,
+    h: &ConsumerSendMsgBackRequestHeader,
+    version: i32,
+) -> Outcome<Option<MessageToStore>> {
     let (group, created) = ctx.groups.find_or_create(&h.group);
     if created {
         ctx.persist_groups();
@@ -108,7 +118,7 @@ fn prepare(ctx: &Arc<BrokerContext>, req: &RemotingCommand) -> Outcome<Option<Me
     props.insert(keys::WAIT, "false");
     let mut delay_level = h.delay_level;
     let mut max_times = group.retry_max_times;
-    if req.version >= V3_4_9 {
+    if version >= V3_4_9 {
         if let Some(m) = h.max_reconsume_times {
             max_times = m;
         }

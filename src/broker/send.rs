@@ -48,7 +48,7 @@ fn prepare_and_queue(
     req: &RemotingCommand,
 ) -> Outcome<(i32, Pending)> {
     let h = SendMessageRequestHeader::from_request(req)?;
-    let topic_cfg = check_topic(ctx, conn, &h)?;
+    let topic_cfg = check_topic(ctx, conn.peer_addr(), &h)?;
     let queue_id = pick_queue(&h, &topic_cfg)?;
     let born_host = conn.peer_addr();
     // The C++ clients send batches as SEND_MESSAGE with `batch` = "1" (1.x) or as
@@ -65,13 +65,38 @@ fn prepare_and_queue(
         let msgs = build_batch(ctx, &h, queue_id, born_host, req)?;
         return Ok((queue_id, ctx.store.put_batch(msgs)));
     }
-    let msg = build_single(ctx, &h, queue_id, born_host, req)?;
+    let msg = build_single(ctx, &h, queue_id, born_host, &req.body)?;
     Ok((queue_id, ctx.store.put(msg)))
+}
+
+/// One message from another front end (the 5.x gRPC endpoint), through the same checks,
+/// rewrites (delay, transaction half) and store path as SEND_MESSAGE_V2. Returns the
+/// queue the message was for and the pending append.
+pub fn queue_single(
+    ctx: &Arc<BrokerContext>,
+    h: &SendMessageRequestHeader,
+    body: &bytes::Bytes,
+    born_host: SocketAddr,
+) -> Outcome<(i32, Pending)> {
+    let topic_cfg = check_topic(ctx, born_host, h)?;
+    let queue_id = pick_queue(h, &topic_cfg)?;
+    let msg = build_single(ctx, h, queue_id, born_host, body)?;
+    Ok((queue_id, ctx.store.put(msg)))
+}
+
+/// The topic's config (auto-created as a send would create it), for front ends that pick
+/// their own queue.
+pub fn topic_for_send(
+    ctx: &Arc<BrokerContext>,
+    h: &SendMessageRequestHeader,
+    peer: SocketAddr,
+) -> Outcome<TopicConfig> {
+    check_topic(ctx, peer, h)
 }
 
 fn check_topic(
     ctx: &Arc<BrokerContext>,
-    conn: &ConnectionHandle,
+    peer: SocketAddr,
     h: &SendMessageRequestHeader,
 ) -> Outcome<TopicConfig> {
     validate_topic(&h.topic, &ctx.config.broker_cluster_name)?;
@@ -121,7 +146,7 @@ fn check_topic(
             };
             match created {
                 Some(tc) => {
-                    tracing::info!(topic = %h.topic, producer = %conn.peer_addr(), "topic created on send");
+                    tracing::info!(topic = %h.topic, producer = %peer, "topic created on send");
                     ctx.persist_topics();
                     ctx.register_soon();
                     tc
@@ -181,9 +206,9 @@ fn build_single(
     h: &SendMessageRequestHeader,
     queue_id: i32,
     born_host: SocketAddr,
-    req: &RemotingCommand,
+    body: &bytes::Bytes,
 ) -> Outcome<MessageToStore> {
-    check_body(ctx, req.body.len())?;
+    check_body(ctx, body.len())?;
     let mut props = client_properties(ctx, h.properties.as_deref().unwrap_or(""))?;
     props.insert(keys::CLUSTER, &ctx.config.broker_cluster_name);
     // Java stores a plain single message without WAIT, to save the bytes, but keeps it in
@@ -197,7 +222,7 @@ fn build_single(
         topic: h.topic.clone(),
         queue_id,
         flag: h.flag,
-        body: req.body.clone(),
+        body: body.clone(),
         properties: String::new(),
         sys_flag: h.sys_flag,
         born_timestamp: h.born_timestamp,

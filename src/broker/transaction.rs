@@ -48,13 +48,13 @@ pub fn end_transaction(ctx: &Arc<BrokerContext>, req: RemotingCommand) -> Reply 
 }
 
 /// A checked decision about one half message.
-struct Decision {
+pub struct Decision {
     commit: Option<MessageToStore>,
     op: MessageToStore,
 }
 
 impl Decision {
-    async fn apply(self, ctx: &BrokerContext) -> Outcome<()> {
+    pub async fn apply(self, ctx: &BrokerContext) -> Outcome<()> {
         if let Some(real) = self.commit {
             let r = ctx.store.put(real).await;
             if !matches!(r.status, PutStatus::PutOk | PutStatus::FlushDiskTimeout) {
@@ -72,6 +72,14 @@ impl Decision {
 
 fn decide(ctx: &Arc<BrokerContext>, req: &RemotingCommand) -> Outcome<Option<Decision>> {
     let h: EndTransactionRequestHeader = req.decode_header()?;
+    decide_header(ctx, &h)
+}
+
+/// END_TRANSACTION's checks and decision, for any front end.
+pub fn decide_header(
+    ctx: &Arc<BrokerContext>,
+    h: &EndTransactionRequestHeader,
+) -> Outcome<Option<Decision>> {
     let kind = h.commit_or_rollback;
     if kind == sys_flag::TRANSACTION_NOT_TYPE {
         tracing::debug!(msg_id = %h.msg_id, check = h.from_transaction_check, "transaction state unknown; left for the checker");
@@ -293,10 +301,6 @@ async fn ask_producer(ctx: &BrokerContext, bytes: &Bytes, phy_offset: i64, queue
     let Some(group) = half.property(keys::PGROUP) else {
         return;
     };
-    let Some(conn) = ctx.clients.producer_channel(group) else {
-        tracing::info!(group, "no live producer to check a transaction with");
-        return;
-    };
     let real_topic = half.property(keys::REAL_TOPIC).unwrap_or(half.topic);
     let real_qid = half
         .property(keys::REAL_QID)
@@ -328,6 +332,18 @@ async fn ask_producer(ctx: &BrokerContext, bytes: &Bytes, phy_offset: i64, queue
     }
     .encode();
     let uniq = half.property(keys::UNIQ_KEY).map(str::to_string);
+    let Some(conn) = ctx.clients.producer_channel(group) else {
+        // A 5.x gRPC producer gets the check over its telemetry stream; its transaction
+        // id is the half message's offsetMsgId.
+        let check = super::grpc_producers::OrphanCheck {
+            record: Bytes::from(body),
+            transaction_id: half.offset_msg_id(),
+        };
+        if !ctx.grpc_producers.ask(group, check) {
+            tracing::info!(group, "no live producer to check a transaction with");
+        }
+        return;
+    };
     let mut cmd = RemotingCommand::request(request::CHECK_TRANSACTION_STATE).with_header(
         &CheckTransactionStateRequestHeader {
             tran_state_table_offset: queue_offset,

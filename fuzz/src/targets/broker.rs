@@ -80,3 +80,39 @@ pub fn filter(data: &[u8]) {
     }
     let _ = filter::matches(&sub, i64::from(kind));
 }
+
+/// POP receipt handles as clients send them back (ack, change invisible time).
+pub fn receipt_handle(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    if let Ok(h) = crate::pop::handle::ReceiptHandle::decode(&text) {
+        let again = crate::pop::handle::ReceiptHandle::decode(&h.encode())
+            .expect("an encoded handle decodes");
+        assert_eq!(again, h, "handle round trip");
+        let _ = (
+            h.real_topic("T", "G"),
+            h.next_visible_time(),
+            h.extra_info(),
+        );
+    }
+}
+
+/// Revive-topic bodies (checkpoints, acks) as the store gives them back.
+pub fn pop_records(data: &[u8]) {
+    use crate::pop::records::{decode, ReviveRecord, ACK_TAG, BATCH_ACK_TAG, CK_TAG};
+    for tag in [CK_TAG, ACK_TAG, BATCH_ACK_TAG] {
+        match decode(Some(tag), data) {
+            Some(ReviveRecord::Ck(ck)) => {
+                let n = ck.len();
+                assert!(n <= 32.max(usize::try_from(ck.num).unwrap_or(0)));
+                for i in 0..n {
+                    let _ = ck.index_of(ck.offset_at(i));
+                }
+                let _ = (ck.all_acked(), ck.revive_time(), ck.merge_key());
+            }
+            Some(ReviveRecord::Ack(a)) => {
+                let _ = (a.offsets(), a.merge_key("b"));
+            }
+            None => {}
+        }
+    }
+}

@@ -49,6 +49,14 @@ pub const TARGETS: &[Target] = &[
         run: broker::filter,
     },
     Target {
+        name: "receipt_handle",
+        run: broker::receipt_handle,
+    },
+    Target {
+        name: "pop_records",
+        run: broker::pop_records,
+    },
+    Target {
         name: "record",
         run: store::record,
     },

@@ -3,4 +3,5 @@
 pub mod acl;
 pub mod broker;
 pub mod namesrv;
+pub mod pop;
 pub mod send;

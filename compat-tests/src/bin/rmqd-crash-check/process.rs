@@ -51,7 +51,7 @@ impl Broker {
              maxHashSlotNum={}\nmaxIndexNum={}\n\
              # What is checked is what kills leave; a full host disk must not make the\n\
              # cleaner delete unexpired files forcibly under the checker.\n\
-             cleanFileForciblyEnable=false\n",
+             cleanFileForciblyEnable=false\ngrpcServerPort=0\n",
             dir.join("store").display(),
             args.flush,
             args.commitlog_file_size,

@@ -1,0 +1,113 @@
+//! 5.x timer delivery through the gRPC endpoint: a message sent with a `delivery_timestamp`
+//! is stored with the TIMER_DELIVER_MS property (as the Java proxy maps it) and must not be
+//! delivered before that time. This depends on the broker's timer message store; until it
+//! is in place this test fails (the message is delivered at once).
+
+use std::time::{Duration, Instant};
+
+use rmqd_compat_tests::{remoting_request, run_driver, Client, Rmqd};
+
+#[test]
+fn a_delivery_timestamp_holds_the_message_until_then() {
+    let r = Rmqd::start(&[
+        "mappedFileSizeCommitLog=67108864",
+        "diskSpaceWarningLevelRatio=0.99",
+        "diskSpaceCleanForciblyRatio=0.99",
+        "diskMaxUsedSpaceRatio=95",
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(r.grpc()).is_err() {
+        assert!(Instant::now() < deadline, "gRPC port never opened");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (code, remark, _) = remoting_request(
+        &r.broker(),
+        17,
+        &[
+            ("topic", "G5Timer"),
+            ("defaultTopic", "TBW102"),
+            ("readQueueNums", "2"),
+            ("writeQueueNums", "2"),
+            ("perm", "6"),
+            ("topicFilterType", "SINGLE_TAG"),
+            ("topicSysFlag", "0"),
+            ("order", "false"),
+            ("attributes", "+message.type=DELAY"),
+        ],
+        b"",
+    );
+    assert_eq!(code, 0, "{remark}");
+    let ep = r.grpc();
+    let warm = run_driver(
+        Client::Py5,
+        &[
+            "simple",
+            "--endpoint",
+            &ep,
+            "--topic",
+            "G5Timer",
+            "--group",
+            "gTimer",
+            "--expect",
+            "0",
+            "--timeout-secs",
+            "2",
+        ],
+        r.home.path(),
+        Duration::from_secs(30),
+    );
+    assert!(warm.success, "{}", warm.stderr);
+    let sent = run_driver(
+        Client::Py5,
+        &[
+            "send",
+            "--endpoint",
+            &ep,
+            "--topic",
+            "G5Timer",
+            "--count",
+            "3",
+            "--body-prefix",
+            "d",
+            "--delay-ms",
+            "4000",
+        ],
+        r.home.path(),
+        Duration::from_secs(60),
+    );
+    assert!(sent.success, "{:?}\n{}", sent.lines, sent.stderr);
+    let sent_at = sent
+        .lines
+        .iter()
+        .filter_map(|l| l["sentTimestamp"].as_i64())
+        .min()
+        .unwrap();
+    let got = run_driver(
+        Client::Py5,
+        &[
+            "simple",
+            "--endpoint",
+            &ep,
+            "--topic",
+            "G5Timer",
+            "--group",
+            "gTimer",
+            "--expect",
+            "3",
+            "--timeout-secs",
+            "30",
+        ],
+        r.home.path(),
+        Duration::from_secs(60),
+    );
+    assert!(got.success, "{:?}\n{}", got.lines, got.stderr);
+    for d in got.lines.iter().filter(|l| l.get("body").is_some()) {
+        let at = d["recvTimestamp"].as_i64().unwrap();
+        assert!(
+            at - sent_at >= 3_900,
+            "delivered {} ms after sending, asked for 4000: {d}",
+            at - sent_at
+        );
+        assert!(at - sent_at < 10_000, "delivered late: {d}");
+    }
+}
