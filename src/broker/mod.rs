@@ -24,6 +24,7 @@ mod runtime_info;
 mod schedule;
 mod send;
 mod supervise;
+mod timer;
 mod topics;
 mod transaction;
 
@@ -76,16 +77,29 @@ impl Broker {
             .store_config(store_host)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
         let files = ConfigFiles::new(&store_cfg.root_dir);
-        let (store, report) = tokio::task::spawn_blocking(move || MessageStore::open(store_cfg))
-            .await
-            .map_err(std::io::Error::other)?
-            .map_err(|e| std::io::Error::other(format!("cannot open the store: {e}")))?;
+        let (mut store, report) =
+            tokio::task::spawn_blocking(move || MessageStore::open(store_cfg))
+                .await
+                .map_err(std::io::Error::other)?
+                .map_err(|e| std::io::Error::other(format!("cannot open the store: {e}")))?;
         if report.abnormal {
             tracing::warn!(
                 end = report.commitlog_end,
                 "last shutdown was not clean; recovered from the commit log"
             );
         }
+        let timer = if config.timer_wheel_enable {
+            let (cfg, s) = (config.clone(), store);
+            let (t, s) = tokio::task::spawn_blocking(move || (timer::Timer::open(&cfg, &s), s))
+                .await
+                .map_err(std::io::Error::other)?;
+            store = s;
+            Some(Arc::new(t.map_err(|e| {
+                std::io::Error::other(format!("cannot open the timer wheel: {e}"))
+            })?))
+        } else {
+            None
+        };
         let store = Arc::new(store);
         let parked = Arc::new(ParkedPulls::new(park_hook::ParkHook::from_env()));
         {
@@ -122,6 +136,7 @@ impl Broker {
             parked,
             files,
             delays,
+            timer,
             task_restarts: Default::default(),
         });
         ctx.persist_topics();
@@ -170,6 +185,16 @@ impl Broker {
                 pause,
                 restarts.clone(),
                 move || schedule::run(c.clone(), s.clone()),
+            ));
+        }
+        {
+            let (c, s) = (ctx.clone(), shutdown.clone());
+            tasks.push(supervise::supervised(
+                "timer",
+                shutdown.clone(),
+                pause,
+                restarts.clone(),
+                move || timer::run(c.clone(), s.clone()),
             ));
         }
         {
