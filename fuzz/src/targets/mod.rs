@@ -71,4 +71,12 @@ pub const TARGETS: &[Target] = &[
         name: "fastjson",
         run: store::fastjson,
     },
+    Target {
+        name: "timer_records",
+        run: store::timer_records,
+    },
+    Target {
+        name: "timer_store",
+        run: store::timer_store,
+    },
 ];
