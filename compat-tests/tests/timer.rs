@@ -358,6 +358,27 @@ fn many_timers_in_one_slot_beside_delay_levels() {
         0,
         "nothing before its time"
     );
+    // GET_BROKER_RUNTIME_INFO counts them in the wheel once parked (Java 5.x's keys).
+    let figures = |c: &mut Conn| {
+        let info = c.request(28, &[], b"");
+        let t: serde_json::Value = serde_json::from_slice(&info.body).expect("KVTable");
+        let n = |k: &str| t["table"][k].as_str().and_then(|v| v.parse::<i64>().ok());
+        (
+            n("timerCongestNum"),
+            n("timerOffsetBehind"),
+            n("timerReadBehind"),
+        )
+    };
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while figures(&mut c).0 != Some(N as i64) {
+        assert!(
+            Instant::now() < deadline,
+            "wheel figures {:?}",
+            figures(&mut c)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(figures(&mut c).1, Some(0));
     let got = wait_for(&r, &mut c, "Crowd", 0, N, Duration::from_secs(30));
     assert_eq!(got.len(), N, "each exactly once");
     // In the order they were sent (the slot's units, oldest first).
@@ -377,6 +398,19 @@ fn many_timers_in_one_slot_beside_delay_levels() {
         "last of the slot {} ms late",
         last - due
     );
+    assert_eq!(figures(&mut c).0, Some(0), "the wheel is empty again");
+    // GET_TIMER_CHECK_POINT (60): Java's 56 bytes, read time past the slot, every
+    // timer-topic entry parked.
+    let cp = c.request(60, &[], b"");
+    assert_eq!((cp.code, cp.body.len()), (0, 56));
+    let long = |o: usize| i64::from_be_bytes(cp.body[o..o + 8].try_into().expect("8 bytes"));
+    assert!(
+        long(0) > due - P,
+        "read time {} for a slot at {}",
+        long(0),
+        due / P * P
+    );
+    assert_eq!((long(16), long(24)), (N as i64, N as i64));
     let levels = wait_for(&r, &mut c, "Lvl", 0, 20, Duration::from_secs(15));
     assert_eq!(levels.len(), 20);
     for m in &levels {

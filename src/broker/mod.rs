@@ -24,7 +24,7 @@ mod runtime_info;
 mod schedule;
 mod send;
 mod supervise;
-mod timer;
+pub(crate) mod timer;
 mod topics;
 mod transaction;
 

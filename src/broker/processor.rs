@@ -63,6 +63,7 @@ impl RequestHandler for BrokerProcessor {
             request::GET_ALL_SUBSCRIPTIONGROUP_CONFIG => admin::all_groups(ctx, &req),
             request::GET_BROKER_CONFIG => admin::broker_config(ctx, &req),
             request::GET_BROKER_RUNTIME_INFO => runtime_info::runtime_info(ctx, &req),
+            request::GET_TIMER_CHECK_POINT => super::timer::checkpoint_request(ctx, &req),
             request::GET_CONSUMER_CONNECTION_LIST => admin::consumer_connections(ctx, &req),
             _ => Ok(RemotingCommand::not_supported(&req)),
         };

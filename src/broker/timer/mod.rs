@@ -14,9 +14,12 @@ pub mod put;
 mod service;
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use rmqd_remoting::codes::response;
+use rmqd_remoting::RemotingCommand;
+use rmqd_store::timer::checkpoint::TimerCheckpointValues;
 use rmqd_store::timer::log::TimerUnit;
 use rmqd_store::timer::wheel::TimerWheel;
 use rmqd_store::timer::{
@@ -25,7 +28,7 @@ use rmqd_store::timer::{
 };
 use rmqd_store::MessageStore;
 
-use super::context::{now_ms, BrokerContext};
+use super::context::{now_ms, BrokerContext, Outcome};
 use crate::config::BrokerConfig;
 
 pub use service::run;
@@ -58,11 +61,17 @@ pub struct Timer {
     pub precision_ms: i64,
     pub max_delay_ms: i64,
     pub congest_limit: i64,
+    roll_window_slots: i64,
     clock_offset_ms: i64,
     wheel: Arc<TimerWheel>,
     state: Mutex<State>,
     topic_ready: AtomicBool,
     pub stats: TimerStats,
+    /// The read time and queue offset as of the service's last step, and the checkpoint
+    /// last written: for requests, which must not wait for the service's lock.
+    read_time: AtomicI64,
+    queue_offset: AtomicI64,
+    checkpoint: Mutex<TimerCheckpointValues>,
 }
 
 /// Where the service is; only the service task touches it (through the lock).
@@ -123,10 +132,15 @@ impl Timer {
             checkpoint_queue_offset = rec.checkpoint.last_timer_queue_offset,
             "timer wheel recovered"
         );
+        let checkpoint = Mutex::new(files.checkpoint());
         Ok(Timer {
+            read_time: AtomicI64::new(read_time),
+            queue_offset: AtomicI64::new(queue_offset),
+            checkpoint,
             precision_ms,
             max_delay_ms: cfg.timer_max_delay_sec.saturating_mul(1000),
             congest_limit: cfg.timer_congest_num_each_slot,
+            roll_window_slots: roll_window_slots(cfg.timer_roll_window_slot),
             clock_offset_ms: cfg.timer_clock_offset_millis,
             wheel: files.wheel().clone(),
             state: Mutex::new(State {
@@ -170,6 +184,35 @@ impl Timer {
             .unwrap_or(0)
             % 1000) as f64;
         dice > 1000.0 * (n - limit) as f64 / (limit as f64 + 0.1)
+    }
+
+    /// Publishes where the service is (for [`Timer::figures`]).
+    fn publish(&self, st: &State) {
+        self.read_time.store(st.read_time, Ordering::Relaxed);
+        self.queue_offset.store(st.queue_offset, Ordering::Relaxed);
+    }
+
+    /// GET_BROKER_RUNTIME_INFO's timer figures, Java 5.x's keys: seconds the delivery is
+    /// behind, timer-topic entries not yet parked, messages waiting in the wheel (the
+    /// slots from the read time over one roll window, where every pending one is).
+    pub fn figures(&self, store: &MessageStore) -> [(&'static str, String); 3] {
+        let read = self.read_time.load(Ordering::Relaxed);
+        let behind =
+            store.max_offset_in_queue(TIMER_TOPIC, 0) - self.queue_offset.load(Ordering::Relaxed);
+        let p = self.precision_ms;
+        let span = self.roll_window_slots + BLANK_SLOTS;
+        let waiting: i64 = (0..span)
+            .filter_map(|k| self.wheel.slot(read + k * p))
+            .map(|s| i64::from(s.num))
+            .sum();
+        [
+            (
+                "timerReadBehind",
+                ((self.now() - read) / 1000).max(0).to_string(),
+            ),
+            ("timerOffsetBehind", behind.max(0).to_string()),
+            ("timerCongestNum", waiting.max(0).to_string()),
+        ]
     }
 
     /// Creates the timer topic (1 queue) on the first parked message.
@@ -222,4 +265,17 @@ fn queue_offset_of(store: &MessageStore, u: &TimerUnit) -> Option<i64> {
     }
     let unit = store.queue_unit(TIMER_TOPIC, 0, m.queue_offset)?;
     (unit.phy_offset == u.offset_py && unit.size == u.size_py).then_some(m.queue_offset)
+}
+
+/// GET_TIMER_CHECK_POINT (60): the timer checkpoint's 56 bytes, as last written.
+pub fn checkpoint_request(ctx: &BrokerContext, req: &RemotingCommand) -> Outcome<RemotingCommand> {
+    let Some(timer) = ctx.timer.as_deref() else {
+        return Ok(RemotingCommand::error(
+            req,
+            response::SYSTEM_ERROR,
+            "The checkpoint is null",
+        ));
+    };
+    let v = *timer.checkpoint.lock().unwrap_or_else(|p| p.into_inner());
+    Ok(RemotingCommand::success(req).with_body(v.encode().to_vec()))
 }

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use rmqd_remoting::CancellationToken;
 use rmqd_store::java::string_hash;
+use rmqd_store::timer::wheel::SLOTS_PER_PAGE;
 use rmqd_store::timer::{EnqueueRequest, TIMER_TOPIC};
 use rmqd_store::{MessageStore, MessageToStore, PutStatus};
 
@@ -66,6 +67,7 @@ pub async fn run(ctx: Arc<BrokerContext>, shutdown: CancellationToken) {
             busy |= did;
             slots_done = done;
         }
+        timer.publish(&timer.lock());
         // A slot just delivered is recorded at once (not only every flush interval): a
         // crash then delivers again at most what was in flight, not the last second's.
         if slots_done > 0 || last_flush.elapsed() >= flush_every {
@@ -116,6 +118,14 @@ where
 /// `maybeMoveWriteTime`.
 fn move_write_time(st: &mut State, now: i64, p: i64) {
     st.write_time = st.write_time.max(now / p * p);
+}
+
+/// `moveReadTime`; a page of slots left behind is let go (see `release_page_of`).
+fn advance_read_time(st: &mut State, p: i64) {
+    st.read_time += p;
+    if (st.read_time / p).rem_euclid(SLOTS_PER_PAGE) == 0 {
+        st.files.wheel().release_page_of(st.read_time - p);
+    }
 }
 
 /// What one read of the timer topic's queue found.
@@ -280,7 +290,7 @@ async fn dequeue_round(
             w.next = due.upto;
             if w.next >= w.units.len() {
                 st.slot = None;
-                st.read_time += p;
+                advance_read_time(&mut st, p);
                 done += 1;
             }
         }
@@ -306,7 +316,7 @@ fn next_due(
             }
             scanned += 1;
             if st.files.wheel().slot(st.read_time).is_none() {
-                st.read_time += p;
+                advance_read_time(st, p);
                 continue;
             }
             let work = open_slot(st, store, stats);
@@ -317,7 +327,7 @@ fn next_due(
         };
         if w.next >= w.units.len() {
             st.slot = None;
-            st.read_time += p;
+            advance_read_time(st, p);
             continue;
         }
         let upto = (w.next + DELIVER_BATCH).min(w.units.len());
@@ -452,9 +462,13 @@ async fn put(ctx: &BrokerContext, m: MessageToStore) -> PutStatus {
 
 /// Step 3: flush, then `config/timercheck`.
 async fn checkpoint(timer: &Arc<Timer>) {
-    let r = blocking(timer, |st| {
+    let t = Arc::clone(timer);
+    let r = blocking(timer, move |st| {
         let (read, queue) = (st.read_time, st.queue_offset);
-        st.files.checkpoint_now(read, queue, now_ms())
+        let r = st.files.checkpoint_now(read, queue, now_ms());
+        *t.checkpoint.lock().unwrap_or_else(|p| p.into_inner()) = st.files.checkpoint();
+        t.publish(st);
+        r
     })
     .await;
     if let Err(e) = r {

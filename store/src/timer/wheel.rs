@@ -28,6 +28,9 @@ use crate::mapped_file::FileError;
 
 /// Bytes per slot (`Slot.SIZE`).
 pub const SLOT_SIZE: usize = 32;
+const PAGE: usize = 4096;
+/// Slots per page of the file.
+pub const SLOTS_PER_PAGE: i64 = (PAGE / SLOT_SIZE) as i64;
 
 /// One slot, as read. `time_ms` is the stored round times the precision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -253,6 +256,26 @@ impl TimerWheel {
             .sum()
     }
 
+    /// Lets go of the mapped page holding the slot of `time_ms` (its bytes stay in the
+    /// file and the page cache). The read time passes a page of slots every 128 slots and
+    /// comes back to it only a turn of the wheel later: without this, the whole file would
+    /// end up resident over two weeks, though a few pages are in use at any time.
+    pub fn release_page_of(&self, time_ms: i64) {
+        let page = self.slot_index(time_ms) * SLOT_SIZE / PAGE * PAGE;
+        let len = PAGE.min(self.slots * SLOT_SIZE - page);
+        // SAFETY: the range lies inside the mapping. The mapping is shared and file
+        // backed, so MADV_DONTNEED drops only this process's page-table entries: the next
+        // access faults the same bytes back in from the page cache (dirty ones included,
+        // which the kernel still writes back), and no reference into the page outlives
+        // the atomic accesses above.
+        if let Err(e) = unsafe {
+            self.map
+                .unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, page, len)
+        } {
+            tracing::debug!(error = %e, "timer wheel page not released");
+        }
+    }
+
     /// Writes changed pages back (msync), if anything changed since the last flush.
     pub fn flush(&self) -> Result<(), FileError> {
         if self.dirty.swap(false, Ordering::AcqRel) {
@@ -309,6 +332,15 @@ mod tests {
         let w = TimerWheel::open(&p, 100, 1000).expect("reopen");
         assert_eq!(w.slot(t), Some(s));
         assert_eq!(w.all_num(t - 5000), 2);
+        // A released page reads back the same.
+        w.release_page_of(t);
+        assert_eq!(w.slot(t), Some(s));
+        w.put_slot(t, 52, 156, 3, 0);
+        w.release_page_of(t);
+        assert_eq!(w.slot(t).map(|s| s.num), Some(3));
+        w.flush().expect("flush");
+        let bytes = std::fs::read(&p).expect("read");
+        assert_eq!(&bytes[i + 24..i + 28], &3i32.to_be_bytes());
     }
 
     #[test]
