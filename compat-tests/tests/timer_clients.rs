@@ -1,11 +1,12 @@
 //! Timer messages from real clients: `rocketmq-client-rust` 1.0.0 through its own
 //! setters (`set_delay_time_sec`, `set_deliver_time_ms`, as the Java 5.x `Message` has),
-//! and the C++ 1.x client (PyPI `rocketmq` 0.4.4) through a plain property; each message
-//! consumed by the same client's push consumer when due, with the timer properties.
+//! the C++ clients (PyPI `rocketmq` 0.4.4 and `rocketmq-python-cvs` 2.1) and `ali-ons`
+//! through a plain property; each message consumed by the same client's push consumer when
+//! due, with the timer properties.
 
 use std::time::Duration;
 
-use rmqd_compat_tests::{run_driver, Client, DriverRun, Rmqd};
+use rmqd_compat_tests::{create_topic, run_driver, Client, DriverRun, Rmqd};
 use serde_json::Value;
 
 const T: Duration = Duration::from_secs(120);
@@ -36,6 +37,10 @@ fn timed_sends_come_when_due(c: Client) {
     for (k, (opt, v, wait)) in cases.iter().enumerate() {
         let topic = format!("TimerC{k}");
         let prefix = format!("t{k}");
+        if c == Client::Node {
+            // ali-ons does not create topics on send.
+            create_topic(&r.broker(), &topic, 4);
+        }
         run(
             c,
             &r,
@@ -109,4 +114,14 @@ fn rust_client_timer_messages() {
 #[test]
 fn cpp1_client_timer_messages() {
     timed_sends_come_when_due(Client::PyCpp1);
+}
+
+#[test]
+fn cpp2_client_timer_messages() {
+    timed_sends_come_when_due(Client::PyCpp2);
+}
+
+#[test]
+fn node_client_timer_messages() {
+    timed_sends_come_when_due(Client::Node);
 }
