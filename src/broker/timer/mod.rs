@@ -21,7 +21,7 @@ use rmqd_remoting::codes::response;
 use rmqd_remoting::RemotingCommand;
 use rmqd_store::timer::checkpoint::TimerCheckpointValues;
 use rmqd_store::timer::log::TimerUnit;
-use rmqd_store::timer::wheel::TimerWheel;
+use rmqd_store::timer::wheel::{TimerWheel, SLOTS_PER_PAGE};
 use rmqd_store::timer::{
     roll_window_slots, snap_precision, Recovery, TimerError, TimerFiles, TimerFilesConfig,
     BLANK_SLOTS, SLOTS_TOTAL, TIMER_TOPIC,
@@ -201,10 +201,17 @@ impl Timer {
             store.max_offset_in_queue(TIMER_TOPIC, 0) - self.queue_offset.load(Ordering::Relaxed);
         let p = self.precision_ms;
         let span = self.roll_window_slots + BLANK_SLOTS;
-        let waiting: i64 = (0..span)
-            .filter_map(|k| self.wheel.slot(read + k * p))
-            .map(|s| i64::from(s.num))
-            .sum();
+        let mut waiting = 0i64;
+        for k in 0..span {
+            let t = read + k * p;
+            if let Some(s) = self.wheel.slot(t) {
+                waiting += i64::from(s.num);
+            }
+            // Read once; not kept resident (see `release_page_of`).
+            if (t / p + 1).rem_euclid(SLOTS_PER_PAGE) == 0 || k + 1 == span {
+                self.wheel.release_page_of(t);
+            }
+        }
         [
             (
                 "timerReadBehind",
