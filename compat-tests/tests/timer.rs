@@ -421,3 +421,38 @@ fn many_timers_in_one_slot_beside_delay_levels() {
         );
     }
 }
+
+#[test]
+fn a_transactional_timer_message_is_timed_from_its_commit() {
+    let r = Rmqd::start(&[]);
+    create_topic(&r.broker(), "TxTimer", 1);
+    let mut c = Conn::connect(&r.broker());
+    let group = "TxTimerProducer";
+    wire::heartbeat_producer(&mut c, "127.0.0.1@tx-timer", group);
+    let props = wire::half_properties(group, "TXT", &[("TIMER_DELAY_SEC", "2")]);
+    // A prepared half (sysFlag TRANSACTION_PREPARED = 4).
+    let f = wire::send(&mut c, group, "TxTimer", 0, 4, &props, b"TXT");
+    assert_eq!(f.code, 0, "{}", f.remark);
+    let (_, phy) = rmqd_store::record::decode_offset_msg_id(&f.ext("msgId")).expect("offsetMsgId");
+    let offset = f.ext_i64("queueOffset");
+    // The half waits for the decision, not for the wheel.
+    assert_eq!(max_offset(&r.broker(), "RMQ_SYS_TRANS_HALF_TOPIC", 0), 1);
+    assert_eq!(max_offset(&r.broker(), "rmq_sys_wheel_timer", 0), 0);
+    std::thread::sleep(Duration::from_millis(1500));
+    let committed = now_ms();
+    wire::end_transaction(&mut c, group, offset, phy, 8, false, "TXT", "TXT");
+    let m = &wait_for(&r, &mut c, "TxTimer", 0, 1, Duration::from_secs(10))[0];
+    assert_eq!(m.body_str(), "TXT");
+    let waited = m.store_timestamp - committed;
+    eprintln!("committed timer message stored {waited} ms after the commit");
+    assert!(
+        (2000..2000 + P + SLACK).contains(&waited),
+        "{waited} ms after the commit"
+    );
+    assert!(m.property("TIMER_OUT_MS").is_some());
+    assert_eq!(max_offset(&r.broker(), "rmq_sys_wheel_timer", 0), 1);
+    // A half whose timer is refused is refused at once.
+    let props = wire::half_properties(group, "TXBAD", &[("TIMER_DELAY_SEC", "999999")]);
+    let f = wire::send(&mut c, group, "TxTimer", 0, 4, &props, b"TXBAD");
+    assert_eq!(f.code, 13, "{}", f.remark);
+}
