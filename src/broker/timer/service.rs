@@ -8,8 +8,8 @@
 //!    means everything before it in the queue is taken care of (recovery relies on it);
 //! 2. delivers every slot whose time has passed, in batches, oldest unit first; a slot
 //!    counts as done (the read time moves on) once all of its messages are stored;
-//! 3. every `timerFlushIntervalMs`, flushes the timer log and wheel and records the read
-//!    time and queue offset in `config/timercheck`.
+//! 3. after a slot was delivered, and every `timerFlushIntervalMs`, flushes the timer log
+//!    and wheel and records the read time and queue offset in `config/timercheck`.
 //!
 //! Nothing given to the store is dropped on a refusal: a put refused for want of room or
 //! health is tried again until it is stored (only a message the store can never take —
