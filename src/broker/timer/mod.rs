@@ -72,6 +72,10 @@ pub struct Timer {
     read_time: AtomicI64,
     queue_offset: AtomicI64,
     checkpoint: Mutex<TimerCheckpointValues>,
+    /// Whether the last checkpoint write, or timer-log write, failed (each logged once
+    /// per spell of failures).
+    checkpoint_failing: AtomicBool,
+    parking_failing: AtomicBool,
 }
 
 /// Where the service is; only the service task touches it (through the lock).
@@ -137,6 +141,8 @@ impl Timer {
             read_time: AtomicI64::new(read_time),
             queue_offset: AtomicI64::new(queue_offset),
             checkpoint,
+            checkpoint_failing: AtomicBool::new(false),
+            parking_failing: AtomicBool::new(false),
             precision_ms,
             max_delay_ms: cfg.timer_max_delay_sec.saturating_mul(1000),
             congest_limit: cfg.timer_congest_num_each_slot,

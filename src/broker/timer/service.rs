@@ -167,11 +167,20 @@ async fn enqueue_round(
         Ok(())
     })
     .await;
-    if let Err((offset, e)) = parked {
-        tracing::error!(offset, error = %e, "timer log write failed; parking is retried");
-        tokio::select! {
-            _ = shutdown.cancelled() => {}
-            _ = tokio::time::sleep(RETRY_PAUSE) => {}
+    match parked {
+        Err((offset, e)) => {
+            if !timer.parking_failing.swap(true, Ordering::Relaxed) {
+                tracing::error!(offset, error = %e, "timer log write failed; parking is retried");
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => {}
+                _ = tokio::time::sleep(RETRY_PAUSE) => {}
+            }
+        }
+        Ok(()) => {
+            if timer.parking_failing.swap(false, Ordering::Relaxed) {
+                tracing::info!("timer log written again; parking resumed");
+            }
         }
     }
     true
@@ -471,8 +480,15 @@ async fn checkpoint(timer: &Arc<Timer>) {
         r
     })
     .await;
-    if let Err(e) = r {
-        tracing::error!(error = %e, "timer checkpoint not written; after a crash, timers since the last one are delivered again");
+    // Logged when it starts failing and when it works again, not every second between.
+    match r {
+        Err(e) if !timer.checkpoint_failing.swap(true, Ordering::Relaxed) => {
+            tracing::error!(error = %e, "timer checkpoint not written; after a crash, timers since the last one are delivered again");
+        }
+        Ok(()) if timer.checkpoint_failing.swap(false, Ordering::Relaxed) => {
+            tracing::info!("timer checkpoint written again");
+        }
+        _ => {}
     }
 }
 
