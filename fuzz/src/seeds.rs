@@ -572,14 +572,17 @@ fn timer_seeds(c: &mut Corpus) -> Result<(), SeedError> {
     let wheel = read(&timer::wheel_path(&dir))?;
     let cp = read(&timer::checkpoint_path(&dir))?;
     let mut log = Vec::new();
-    for (start, path, _) in rmqd_store::file_queue::list_files(&timer::log_dir(&dir))
+    for (_, path, _) in rmqd_store::file_queue::list_files(&timer::log_dir(&dir))
         .map_err(|e| err(rmqd_store::timer::TimerError::File(e)))?
     {
-        let _ = start;
         log.extend(read(&path)?);
     }
     let _ = std::fs::remove_dir_all(&dir);
-    for (name, shape, torn) in [("clean", 0u8, false), ("after-crash", 8, false), ("torn-tail", 8, true)] {
+    for (name, shape, torn) in [
+        ("clean", 0u8, false),
+        ("after-crash", 8, false),
+        ("torn-tail", 8, true),
+    ] {
         let mut s = vec![shape];
         s.extend_from_slice(&wheel);
         s.extend_from_slice(&cp[..56]);

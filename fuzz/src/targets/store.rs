@@ -299,18 +299,30 @@ pub fn timer_records(data: &[u8]) {
     use rmqd_store::timer::wheel::{Slot, SLOT_SIZE};
     for p in [1, 100, 1000] {
         if let Some(s) = Slot::decode(data, 1) {
-            assert_eq!(&s.encode(1)[..], &data[..SLOT_SIZE], "slot changed on a re-encode");
+            assert_eq!(
+                &s.encode(1)[..],
+                &data[..SLOT_SIZE],
+                "slot changed on a re-encode"
+            );
         }
         let _ = Slot::decode(data, p);
     }
     if let Some(u) = TimerUnit::decode(data) {
-        assert_eq!(&u.encode()[..], &data[..UNIT_SIZE], "unit changed on a re-encode");
+        assert_eq!(
+            &u.encode()[..],
+            &data[..UNIT_SIZE],
+            "unit changed on a re-encode"
+        );
         let _ = (u.delayed_time(), u.is_valid(), u.rolled(), u.deletes());
     }
     let _ = TimerUnit::head(data);
     let v = TimerCheckpointValues::parse(data);
     if data.len() >= LEN {
-        assert_eq!(&v.encode()[..], &data[..LEN], "checkpoint changed on a re-encode");
+        assert_eq!(
+            &v.encode()[..],
+            &data[..LEN],
+            "checkpoint changed on a re-encode"
+        );
     }
 }
 
@@ -363,7 +375,11 @@ pub fn timer_store(data: &[u8]) {
     let Ok((mut files, rec)) = TimerFiles::open(&cfg, after_crash) else {
         return;
     };
-    assert!(rec.log_end <= total, "log end {} past the files ({total})", rec.log_end);
+    assert!(
+        rec.log_end <= total,
+        "log end {} past the files ({total})",
+        rec.log_end
+    );
     assert_eq!(files.log_end(), rec.log_end);
     // Slot times to try: those the units name, those the wheel names, and a few more.
     let mut times: Vec<i64> = log
@@ -372,7 +388,11 @@ pub fn timer_store(data: &[u8]) {
         .map(|u| u.delayed_time())
         .take(16)
         .collect();
-    times.extend((0..SLOTS as i64 * 2).map(|k| files.wheel().raw_slot(k * precision).time_ms).take(16));
+    times.extend(
+        (0..SLOTS as i64 * 2)
+            .map(|k| files.wheel().raw_slot(k * precision).time_ms)
+            .take(16),
+    );
     times.extend([0, -1, i64::MIN, i64::MAX, rec.checkpoint.last_read_time_ms]);
     let check = |files: &TimerFiles, t: i64| {
         let w = files.walk(t);
@@ -380,10 +400,15 @@ pub fn timer_store(data: &[u8]) {
         let mut prev = u64::MAX;
         for (pos, u) in w.units.iter().rev() {
             assert!(u.is_valid(), "walk gave a damaged unit at {pos}");
-            assert!(*pos + 52 <= files.log_end(), "walk gave {pos} past the log end");
+            assert!(
+                *pos + 52 <= files.log_end(),
+                "walk gave {pos} past the log end"
+            );
             assert!(*pos < prev, "walk did not go back: {pos} after {prev}");
             assert_eq!(
-                u.delayed_time().wrapping_div(precision).wrapping_mul(precision),
+                u.delayed_time()
+                    .wrapping_div(precision)
+                    .wrapping_mul(precision),
                 slot,
                 "walk for {t} gave a unit of another slot"
             );
@@ -404,7 +429,11 @@ pub fn timer_store(data: &[u8]) {
         };
         if let Ok(e) = files.enqueue(&req, write_time) {
             let w = files.walk(e.slot_time);
-            assert_eq!(w.units.last().map(|(p, _)| *p), Some(e.pos), "new unit not the slot's newest");
+            assert_eq!(
+                w.units.last().map(|(p, _)| *p),
+                Some(e.pos),
+                "new unit not the slot's newest"
+            );
             check(&files, e.slot_time);
         }
     }
