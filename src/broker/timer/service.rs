@@ -48,6 +48,12 @@ pub async fn run(ctx: Arc<BrokerContext>, shutdown: CancellationToken) {
         return;
     };
     let cfg = &ctx.config;
+    if cfg.broker_role.eq_ignore_ascii_case("SLAVE") {
+        // Only a master delivers timers (Java's `shouldRunningDequeue`); a slave's store
+        // takes no puts.
+        tracing::info!("slave: the timer service does not run");
+        return;
+    }
     // Java waits 100 ms × precision / 1000 when idle.
     let tick = Duration::from_millis((timer.precision_ms / 10).max(10) as u64);
     let flush_every = Duration::from_millis(cfg.timer_flush_interval_ms.max(10));
