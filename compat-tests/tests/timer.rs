@@ -435,8 +435,13 @@ fn a_transactional_timer_message_is_timed_from_its_commit() {
     assert_eq!(f.code, 0, "{}", f.remark);
     let (_, phy) = rmqd_store::record::decode_offset_msg_id(&f.ext("msgId")).expect("offsetMsgId");
     let offset = f.ext_i64("queueOffset");
-    // The half waits for the decision, not for the wheel.
-    assert_eq!(max_offset(&r.broker(), "RMQ_SYS_TRANS_HALF_TOPIC", 0), 1);
+    // The half waits for the decision, not for the wheel (its consume-queue entry comes
+    // a moment after the answer: dispatch is asynchronous).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while max_offset(&r.broker(), "RMQ_SYS_TRANS_HALF_TOPIC", 0) < 1 {
+        assert!(Instant::now() < deadline, "half not dispatched");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     assert_eq!(max_offset(&r.broker(), "rmq_sys_wheel_timer", 0), 0);
     std::thread::sleep(Duration::from_millis(1500));
     let committed = now_ms();
