@@ -250,6 +250,32 @@ broker_config! {
     /// rmqd only: shifts the delay-level clock (ms), so tests can bring a 2 h delay due
     /// at once. Leave at 0 in production.
     schedule_clock_offset_millis: i64 = 0 => "scheduleClockOffsetMillis",
+    /// `timerWheelEnable`: accept timer messages (properties TIMER_DELIVER_MS,
+    /// TIMER_DELAY_SEC, TIMER_DELAY_MS); when false they are refused
+    timer_wheel_enable: bool = true => "timerWheelEnable",
+    /// `timerPrecisionMs`: delivery granularity, 100, 200, 500 or 1000 (other values are
+    /// rounded down to one of these, as Java does)
+    timer_precision_ms: i64 = 1_000 => "timerPrecisionMs",
+    /// `timerMaxDelaySec`: timer messages due further ahead are refused
+    timer_max_delay_sec: i64 = 3 * 24 * 3600 => "timerMaxDelaySec",
+    /// `timerRollWindowSlot`: delays longer than this many slots are parked in steps
+    timer_roll_window_slot: i64 = 2 * 24 * 3600 => "timerRollWindowSlot",
+    /// `timerFlushIntervalMs`: how often the timer log, wheel and checkpoint are written
+    timer_flush_interval_ms: u64 = 1_000 => "timerFlushIntervalMs",
+    /// `mappedFileSizeTimerLog`
+    mapped_file_size_timer_log: u64 = 100 * 1024 * 1024 => "mappedFileSizeTimerLog",
+    /// `timerCongestNumEachSlot`: above this many messages in one slot, timer sends are
+    /// refused at random, always at twice as many
+    timer_congest_num_each_slot: i64 = i32::MAX as i64 => "timerCongestNumEachSlot",
+    /// `timerStopEnqueue`: stop parking timer messages in the wheel
+    timer_stop_enqueue: bool = false => "timerStopEnqueue",
+    /// `timerStopDequeue`: stop delivering due timer messages
+    timer_stop_dequeue: bool = false => "timerStopDequeue",
+    /// `timerProgressLogIntervalMs`
+    timer_progress_log_interval_ms: u64 = 10_000 => "timerProgressLogIntervalMs",
+    /// rmqd only: shifts the timer wheel's clock (ms), so tests can bring a delay of
+    /// hours or days due at once. Leave at 0 in production.
+    timer_clock_offset_millis: i64 = 0 => "timerClockOffsetMillis",
     /// `rejectTransactionMessage`
     reject_transaction_message: bool = false => "rejectTransactionMessage",
     /// `transactionTimeOut` (ms)

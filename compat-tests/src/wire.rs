@@ -77,6 +77,8 @@ pub struct Conn {
     stream: TcpStream,
     next_opaque: i64,
     pending_requests: VecDeque<Frame>,
+    /// The `version` of request headers (409: Java 4.9.8).
+    version: i64,
 }
 
 impl Conn {
@@ -86,7 +88,13 @@ impl Conn {
             stream,
             next_opaque: 1,
             pending_requests: VecDeque::new(),
+            version: 409,
         }
+    }
+
+    /// Requests from here on carry `version` (e.g. 479, a Java 5.3.3 client).
+    pub fn set_version(&mut self, version: i64) {
+        self.version = version;
     }
 
     fn write(&mut self, code: i32, flag: i64, opaque: i64, ext: &[(&str, String)], body: &[u8]) {
@@ -95,7 +103,7 @@ impl Conn {
             .map(|(k, v)| (k.to_string(), Value::String(v.clone())))
             .collect();
         let header = serde_json::json!({
-            "code": code, "language": "JAVA", "version": 409, "opaque": opaque,
+            "code": code, "language": "JAVA", "version": self.version, "opaque": opaque,
             "flag": flag, "extFields": ext
         });
         let frame = json_frame(&header, body);
@@ -454,6 +462,7 @@ impl Conn {
             stream,
             next_opaque: 1,
             pending_requests: VecDeque::new(),
+            version: 409,
         })
     }
 
@@ -473,7 +482,7 @@ impl Conn {
             .map(|(k, v)| (k.to_string(), Value::String(v.clone())))
             .collect();
         let header = serde_json::json!({
-            "code": code, "language": "JAVA", "version": 409, "opaque": opaque,
+            "code": code, "language": "JAVA", "version": self.version, "opaque": opaque,
             "flag": 0, "extFields": ext_map
         });
         self.stream.write_all(&json_frame(&header, body))?;

@@ -160,6 +160,7 @@ pub fn write(fixtures: &Path, out: &Path) -> Result<(usize, usize), SeedError> {
     let store = fixtures.join("java-store-v1");
     store_seeds(&mut c, &store, &fixtures.join("java-store-v1-crash"))?;
     index_seeds(&mut c, &store.join("index"))?;
+    timer_seeds(&mut c)?;
     c.write(out)
 }
 
@@ -502,5 +503,96 @@ fn index_seeds(c: &mut Corpus, dir: &Path) -> Result<(), SeedError> {
         c.add("index_file", "small-chains", s);
     }
     let _ = std::fs::remove_dir_all(&tmp);
+    Ok(())
+}
+
+/// Timer files have no Java fixture (4.9.8 has no timer wheel): the seeds are written by
+/// the store's own timer code, in the layout the targets take (see `timer_store`).
+fn timer_seeds(c: &mut Corpus) -> Result<(), SeedError> {
+    use rmqd_store::timer::log::{TimerUnit, MAGIC_DEFAULT, MAGIC_DELETE, MAGIC_ROLL};
+    use rmqd_store::timer::wheel::Slot;
+    use rmqd_store::timer::{self, EnqueueRequest, TimerFiles, TimerFilesConfig};
+    let t0 = 1_700_000_000_000i64;
+    let slot = Slot {
+        time_ms: t0,
+        first_pos: 0,
+        last_pos: 104,
+        num: 3,
+        magic: 0,
+    };
+    c.add("timer_records", "slot", slot.encode(1000).to_vec());
+    for (name, magic) in [
+        ("unit", MAGIC_DEFAULT),
+        ("unit-roll", MAGIC_DEFAULT | MAGIC_ROLL),
+        ("unit-delete", MAGIC_DEFAULT | MAGIC_DELETE),
+    ] {
+        let u = TimerUnit::new(52, magic, t0, 5000, 4096, 300, 77);
+        c.add("timer_records", name, u.encode().to_vec());
+    }
+    let mut blank = vec![0u8; 16];
+    blank[0..4].copy_from_slice(&40i32.to_be_bytes());
+    blank[12..16].copy_from_slice(&timer::log::BLANK_MAGIC.to_be_bytes());
+    c.add("timer_records", "blank", blank);
+
+    // Real files: 32-slot wheel, 172-byte log files, 12 units over 4 slots (one rolled,
+    // one delete marker), checkpointed after 8.
+    let dir = std::env::temp_dir().join(format!("rmqd-fuzz-seed-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let cfg = TimerFilesConfig {
+        root_dir: dir.clone(),
+        precision_ms: 1000,
+        log_file_size: 52 * 3 + 16,
+        roll_window_slots: 20,
+        slots_total: 32,
+    };
+    let err = |e: rmqd_store::timer::TimerError| SeedError::Io {
+        path: dir.clone(),
+        source: std::io::Error::other(e.to_string()),
+    };
+    {
+        let (mut f, _) = TimerFiles::open(&cfg, false).map_err(err)?;
+        for k in 0..12i64 {
+            let req = EnqueueRequest {
+                delayed_time: t0 + 1000 * (k % 4) + if k == 5 { 30_000 } else { 0 },
+                offset_py: 4096 * k,
+                size_py: 200,
+                real_topic_hash: 77,
+                delete: k == 7,
+            };
+            f.enqueue(&req, t0)
+                .map_err(|e| err(rmqd_store::timer::TimerError::File(e)))?;
+            if k == 7 {
+                f.checkpoint_now(t0, 8, t0)
+                    .map_err(|e| err(rmqd_store::timer::TimerError::File(e)))?;
+            }
+        }
+        f.flush()
+            .map_err(|e| err(rmqd_store::timer::TimerError::File(e)))?;
+    }
+    let wheel = read(&timer::wheel_path(&dir))?;
+    let cp = read(&timer::checkpoint_path(&dir))?;
+    let mut log = Vec::new();
+    for (_, path, _) in rmqd_store::file_queue::list_files(&timer::log_dir(&dir))
+        .map_err(|e| err(rmqd_store::timer::TimerError::File(e)))?
+    {
+        log.extend(read(&path)?);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    for (name, shape, torn) in [
+        ("clean", 0u8, false),
+        ("after-crash", 8, false),
+        ("torn-tail", 8, true),
+    ] {
+        let mut s = vec![shape];
+        s.extend_from_slice(&wheel);
+        s.extend_from_slice(&cp[..56]);
+        let mut l = log.clone();
+        if torn {
+            let n = l.len();
+            l[n - 200..n - 180].iter_mut().for_each(|b| *b = 0xff);
+        }
+        s.extend_from_slice(&l);
+        c.add("timer_store", name, s);
+    }
     Ok(())
 }

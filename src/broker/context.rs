@@ -32,6 +32,8 @@ pub struct BrokerContext {
     pub parked: Arc<ParkedPulls>,
     pub files: ConfigFiles,
     pub delays: DelayOffsets,
+    /// Timer messages (None when `timerWheelEnable` is false).
+    pub timer: Option<Arc<super::timer::Timer>>,
     /// Restarts of the supervised timer tasks (runtime info).
     pub task_restarts: Arc<super::supervise::Restarts>,
     /// POP consumption (5.x).

@@ -26,6 +26,7 @@ mod runtime_info;
 mod schedule;
 pub(crate) mod send;
 mod supervise;
+pub(crate) mod timer;
 pub(crate) mod topics;
 pub(crate) mod transaction;
 
@@ -79,16 +80,29 @@ impl Broker {
             .store_config(store_host)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
         let files = ConfigFiles::new(&store_cfg.root_dir);
-        let (store, report) = tokio::task::spawn_blocking(move || MessageStore::open(store_cfg))
-            .await
-            .map_err(std::io::Error::other)?
-            .map_err(|e| std::io::Error::other(format!("cannot open the store: {e}")))?;
+        let (mut store, report) =
+            tokio::task::spawn_blocking(move || MessageStore::open(store_cfg))
+                .await
+                .map_err(std::io::Error::other)?
+                .map_err(|e| std::io::Error::other(format!("cannot open the store: {e}")))?;
         if report.abnormal {
             tracing::warn!(
                 end = report.commitlog_end,
                 "last shutdown was not clean; recovered from the commit log"
             );
         }
+        let timer = if config.timer_wheel_enable {
+            let (cfg, s) = (config.clone(), store);
+            let (t, s) = tokio::task::spawn_blocking(move || (timer::Timer::open(&cfg, &s), s))
+                .await
+                .map_err(std::io::Error::other)?;
+            store = s;
+            Some(Arc::new(t.map_err(|e| {
+                std::io::Error::other(format!("cannot open the timer wheel: {e}"))
+            })?))
+        } else {
+            None
+        };
         let store = Arc::new(store);
         let parked = Arc::new(ParkedPulls::new(park_hook::ParkHook::from_env()));
 
@@ -119,6 +133,7 @@ impl Broker {
             parked,
             files,
             delays,
+            timer,
             task_restarts: Default::default(),
             pop: pop::PopState::new(&config),
             grpc_producers: Default::default(),
@@ -194,6 +209,16 @@ impl Broker {
                 pause,
                 restarts.clone(),
                 move || schedule::run(c.clone(), s.clone()),
+            ));
+        }
+        {
+            let (c, s) = (ctx.clone(), shutdown.clone());
+            tasks.push(supervise::supervised(
+                "timer",
+                shutdown.clone(),
+                pause,
+                restarts.clone(),
+                move || timer::run(c.clone(), s.clone()),
             ));
         }
         {

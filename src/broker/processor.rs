@@ -77,6 +77,7 @@ impl RequestHandler for BrokerProcessor {
             request::GET_ALL_SUBSCRIPTIONGROUP_CONFIG => admin::all_groups(ctx, &req),
             request::GET_BROKER_CONFIG => admin::broker_config(ctx, &req),
             request::GET_BROKER_RUNTIME_INFO => runtime_info::runtime_info(ctx, &req),
+            request::GET_TIMER_CHECK_POINT => super::timer::checkpoint_request(ctx, &req),
             request::GET_CONSUMER_CONNECTION_LIST => admin::consumer_connections(ctx, &req),
             // With aclEnable=true the ACL layer answers these before they get here.
             code if crate::acl::admin::is_acl_code(code) => {

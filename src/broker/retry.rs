@@ -156,6 +156,9 @@ pub fn send_back(
         reconsume_times: orig.reconsume_times + 1,
         prepared_transaction_offset: 0,
     };
+    if let Some(p) = super::timer::put::apply(ctx, &mut msg, &mut props, true)? {
+        msg.properties = p;
+    }
     if let Some(p) = schedule_if_delayed(ctx, &mut msg, &mut props) {
         msg.properties = p;
     }

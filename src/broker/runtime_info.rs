@@ -61,5 +61,10 @@ pub fn runtime_info(ctx: &BrokerContext, req: &RemotingCommand) -> Outcome<Remot
     put("brokerTaskRestarts", ctx.task_restarts.get().to_string());
     put("storeHealth", health.state.as_str().into());
     put("storeHealthCause", health.cause.unwrap_or_default());
+    if let Some(timer) = ctx.timer.as_deref() {
+        for (k, v) in timer.figures(store) {
+            put(k, v);
+        }
+    }
     Ok(RemotingCommand::success(req).with_body(serde_json::to_vec(&t).unwrap_or_default()))
 }

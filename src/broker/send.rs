@@ -233,7 +233,8 @@ fn build_single(
     let prepared = props
         .get(keys::TRAN_MSG)
         .is_some_and(|v| v.eq_ignore_ascii_case("true"));
-    if prepared && !(msg.reconsume_times > 0 && delay_level(&props) > 0) {
+    let half = prepared && !(msg.reconsume_times > 0 && delay_level(&props) > 0);
+    if half {
         if ctx.config.reject_transaction_message {
             return Err(Refusal::new(
                 response::NO_PERMISSION,
@@ -252,6 +253,11 @@ fn build_single(
         msg.queue_id = 0;
         properties = props.encode_java_order();
         ctx.ensure_system_topic(super::transaction::HALF_TOPIC, 1);
+    }
+    // Java 5.x checks timer properties before the delay level. A half message is timed
+    // once committed, not parked itself.
+    if let Some(rewritten) = super::timer::put::apply(ctx, &mut msg, &mut props, !half)? {
+        properties = rewritten;
     }
     if let Some(rewritten) = schedule_if_delayed(ctx, &mut msg, &mut props) {
         properties = rewritten;

@@ -105,7 +105,9 @@ pub fn decide_header(
         return Err(Refusal::system("The commit log offset wrong"));
     }
     let commit = if kind == sys_flag::TRANSACTION_COMMIT {
-        Some(committed_copy(&bytes, &half, h.commit_log_offset)?)
+        let mut real = committed_copy(&bytes, &half, h.commit_log_offset)?;
+        timed_commit(ctx, &mut real)?;
+        Some(real)
     } else {
         None
     };
@@ -143,6 +145,19 @@ fn committed_copy(
         reconsume_times: half.reconsume_times,
         prepared_transaction_offset: half_offset,
     })
+}
+
+/// A committed message that asks for a later delivery (timer properties) is parked in
+/// the timer wheel from the commit on.
+fn timed_commit(ctx: &BrokerContext, msg: &mut MessageToStore) -> Outcome<()> {
+    if !msg.properties.contains("TIMER_") {
+        return Ok(());
+    }
+    let mut props = Properties::parse(&msg.properties);
+    if let Some(p) = super::timer::put::apply(ctx, msg, &mut props, true)? {
+        msg.properties = p;
+    }
+    Ok(())
 }
 
 /// The op record marking a half message decided (`addRemoveTagInTransactionOp`).

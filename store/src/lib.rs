@@ -16,6 +16,7 @@ pub mod mapped_file;
 pub mod message_store;
 pub mod reader;
 pub mod record;
+pub mod timer;
 
 pub use message_store::{
     ArrivalListener, GetMessageResult, GetMessageStatus, Health, HealthState, MessageStore,

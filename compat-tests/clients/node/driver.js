@@ -5,6 +5,7 @@
 //   send          --namesrv A --topic T --count N [--tag X] [--keys-prefix K] [--body-prefix B]
 //                 [--mode sync|async|orderly] [--queue Q] [--delay-level L]
 //                 [--order-key-count M | --order-keys M] [--group G]
+//                 [--timer-delay-sec S] [--timer-delay-ms M] [--timer-deliver-in-ms M]
 //   consume       --namesrv A --topic T --group G --expect N [--timeout-secs S | --timeout S]
 //                 [--tag-expr E] [--broadcast] [--from first|last] [--fail-always]
 //                 [--fail-times K] [--stop-after N] [--linger S] [--instance NAME]
@@ -28,6 +29,7 @@ function parseArgs(argv) {
     mode: 'sync', queue: -1, delayLevel: 0, orderKeys: 0, queues: 4, expect: 1, timeout: 60,
     tagExpr: '*', from: 'first', orderly: false, broadcast: false, failAlways: false,
     failTimes: 0, stopAfter: 0, linger: 0, instance: '', countPrefix: '',
+    timerDelaySec: 0, timerDelayMs: 0, timerDeliverInMs: 0,
   };
   for (let i = 1; i < argv.length; i++) {
     let name = argv[i].replace(/^--/, '').replace(/-([a-z])/g, (_, c) => c.toUpperCase());
@@ -41,6 +43,15 @@ function parseArgs(argv) {
   }
   if (!a.group) a.group = a.command === 'consume' ? 'CompatConsumer' : 'CompatProducer';
   return a;
+}
+
+const TIMER_PROPS = ['TIMER_DELAY_SEC', 'TIMER_DELAY_MS', 'TIMER_DELIVER_MS', 'TIMER_OUT_MS',
+  'TIMER_ENQUEUE_MS', 'TIMER_DEQUEUE_MS', 'TIMER_ROLL_TIMES', 'REAL_TOPIC'];
+
+function timerProps(msg) {
+  const t = {};
+  for (const k of TIMER_PROPS) if (msg.properties && msg.properties[k]) t[k] = String(msg.properties[k]);
+  return t;
 }
 
 function out(obj) {
@@ -114,6 +125,10 @@ async function send(a) {
     msg.keys = [`${a.keysPrefix}-${i}`];
     msg.properties.idx = String(i);
     if (a.delayLevel) msg.delayTimeLevel = a.delayLevel;
+    // Timer messages (5.x properties): ali-ons has no setter, a property does.
+    if (a.timerDelaySec) msg.properties.TIMER_DELAY_SEC = String(a.timerDelaySec);
+    if (a.timerDelayMs) msg.properties.TIMER_DELAY_MS = String(a.timerDelayMs);
+    if (a.timerDeliverInMs) msg.properties.TIMER_DELIVER_MS = String(Date.now() + a.timerDeliverInMs);
     try {
       out(await sendOne(producer, a, msg, i));
     } catch (e) {
@@ -174,7 +189,7 @@ async function consume(a) {
       msgId: msg.msgId, queueId: Number(msg.queueId), queueOffset: Number(msg.queueOffset),
       reconsumeTimes: Number(msg.reconsumeTimes), idx: msg.properties.idx,
       storeTimestamp: Number(msg.storeTimestamp), bornTimestamp: Number(msg.bornTimestamp),
-      recvTimestamp: Date.now(), delivery: n,
+      recvTimestamp: Date.now(), delivery: n, timer: timerProps(msg),
     });
     // Ask for a retry by throwing, not by returning Consumer.ACTION_RETRY: ali-ons wraps the
     // handler of a message redelivered from %RETRY% and drops its return value, so

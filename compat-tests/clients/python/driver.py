@@ -7,6 +7,7 @@ Commands print one JSON object per line on stdout (contract: compat-tests/client
   send          --namesrv A --topic T --count N [--tag X] [--keys-prefix K] [--body-prefix B]
                 [--mode sync|async|oneway|batch|orderly] [--queue Q] [--delay-level L]
                 [--order-key-count M | --order-keys M] [--group G] [--batch-size S]
+                [--timer-delay-sec S] [--timer-delay-ms M] [--timer-deliver-in-ms M]
   consume       --namesrv A --topic T --group G --expect N [--timeout-secs S | --timeout S]
                 [--tag-expr E] [--orderly] [--broadcast] [--from first|last] [--fail-always]
                 [--fail-times K] [--stop-after N] [--linger S] [--instance NAME]
@@ -84,7 +85,18 @@ def make_message(a, i):
     m.set_property("idx", str(i))
     if a.delay_level:
         m.set_delay_time_level(a.delay_level)
+    # Timer messages (5.x properties): the C++ clients have no setter, a property does.
+    if a.timer_delay_sec:
+        m.set_property("TIMER_DELAY_SEC", str(a.timer_delay_sec))
+    if a.timer_delay_ms:
+        m.set_property("TIMER_DELAY_MS", str(a.timer_delay_ms))
+    if a.timer_deliver_in_ms:
+        m.set_property("TIMER_DELIVER_MS", str(int(time.time() * 1000) + a.timer_deliver_in_ms))
     return m
+
+
+TIMER_PROPS = ["TIMER_DELAY_SEC", "TIMER_DELAY_MS", "TIMER_DELIVER_MS", "TIMER_OUT_MS",
+               "TIMER_ENQUEUE_MS", "TIMER_DEQUEUE_MS", "TIMER_ROLL_TIMES", "REAL_TOPIC"]
 
 
 def set_producer_log(p):
@@ -221,6 +233,7 @@ def recv_json(msg):
         "storeTimestamp": msg.store_timestamp,
         "bornTimestamp": msg.born_timestamp,
         "recvTimestamp": int(time.time() * 1000),
+        "timer": {k: text(msg.get_property(k)) for k in TIMER_PROPS if text(msg.get_property(k))},
     }
 
 
@@ -468,6 +481,9 @@ def main():
     ap.add_argument("--batch-size", type=int, default=10)
     ap.add_argument("--queue", type=int, default=None)
     ap.add_argument("--delay-level", type=int, default=0)
+    ap.add_argument("--timer-delay-sec", type=int, default=0)
+    ap.add_argument("--timer-delay-ms", type=int, default=0)
+    ap.add_argument("--timer-deliver-in-ms", type=int, default=0)
     ap.add_argument("--order-key-count", "--order-keys", dest="order_key_count", type=int, default=0)
     ap.add_argument("--queues", type=int, default=4)
     ap.add_argument("--expect", type=int, default=1)

@@ -5,7 +5,11 @@
 //! broker under test serves the same queues.
 //!
 //! rmqd-load --broker 127.0.0.1:10911 [--producers 64] [--size 1024] [--seconds 10]
-//!           [--topic LoadTest] [--queues 8]
+//!           [--topic LoadTest] [--queues 8] [--timer-every N --timer-delay-ms D]
+//!
+//! With `--timer-every N`, every Nth message of each producer is a timer message
+//! (TIMER_DELAY_MS = D, default 2000): the broker parks and later delivers it while the
+//! others are plain sends. Timer sends are counted apart (`timer_sent`).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -26,6 +30,8 @@ struct Args {
     queues: i32,
     /// ACL account to sign every request with (`--access-key AK --secret-key SK`).
     credentials: Option<(String, String)>,
+    timer_every: u64,
+    timer_delay_ms: u64,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -37,6 +43,8 @@ fn parse_args() -> Result<Args, String> {
         topic: "LoadTest".into(),
         queues: 8,
         credentials: None,
+        timer_every: 0,
+        timer_delay_ms: 2000,
     };
     let mut access = None;
     let mut secret = None;
@@ -52,6 +60,8 @@ fn parse_args() -> Result<Args, String> {
             "--queues" => a.queues = val()?.parse().map_err(|e| format!("{e}"))?,
             "--access-key" => access = Some(val()?),
             "--secret-key" => secret = Some(val()?),
+            "--timer-every" => a.timer_every = val()?.parse().map_err(|e| format!("{e}"))?,
+            "--timer-delay-ms" => a.timer_delay_ms = val()?.parse().map_err(|e| format!("{e}"))?,
             other => return Err(format!("unknown option {other}")),
         }
     }
@@ -77,6 +87,7 @@ fn main() {
 async fn run(args: Args) {
     let ok = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
+    let timed = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let body = bytes::Bytes::from(vec![b'x'; args.size]);
     create_topic(&args).await;
@@ -98,13 +109,20 @@ async fn run(args: Args) {
             }
         };
         let (ok, failed, stop, body) = (ok.clone(), failed.clone(), stop.clone(), body.clone());
+        let timed = timed.clone();
         let topic = args.topic.clone();
         let queues = args.queues;
         let creds = args.credentials.clone();
+        let (timer_every, timer_delay_ms) = (args.timer_every, args.timer_delay_ms);
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::with_capacity(100_000);
             let mut n: u64 = 0;
             while !stop.load(Ordering::Relaxed) {
+                let timer = timer_every > 0 && n % timer_every == timer_every - 1;
+                let mut props = format!("UNIQ_KEY\u{1}{p:08X}{n:024X}\u{2}WAIT\u{1}true");
+                if timer {
+                    props.push_str(&format!("\u{2}TIMER_DELAY_MS\u{1}{timer_delay_ms}"));
+                }
                 let header = SendMessageRequestHeaderV2 {
                     a: "rmqd-load".into(),
                     b: topic.clone(),
@@ -114,7 +132,7 @@ async fn run(args: Args) {
                     f: 0,
                     g: 0,
                     h: 0,
-                    i: Some(format!("UNIQ_KEY\u{1}{p:08X}{n:024X}\u{2}WAIT\u{1}true")),
+                    i: Some(props),
                     j: Some(0),
                     k: false,
                     l: None,
@@ -131,6 +149,9 @@ async fn run(args: Args) {
                 match conn.invoke(req, Duration::from_secs(3)).await {
                     Ok(r) if r.code == response::SUCCESS => {
                         ok.fetch_add(1, Ordering::Relaxed);
+                        if timer {
+                            timed.fetch_add(1, Ordering::Relaxed);
+                        }
                         lat.push(t.elapsed());
                     }
                     Ok(r) => {
@@ -170,11 +191,12 @@ async fn run(args: Args) {
     let sent = ok.load(Ordering::Relaxed);
     let rate = sent as f64 / elapsed;
     println!(
-        "{{\"producers\":{},\"size\":{},\"seconds\":{:.1},\"sent\":{},\"failed\":{},\"msgs_per_s\":{:.0},\"mb_per_s\":{:.1},\"p50_ms\":{:.2},\"p99_ms\":{:.2}}}",
+        "{{\"producers\":{},\"size\":{},\"seconds\":{:.1},\"sent\":{},\"timer_sent\":{},\"failed\":{},\"msgs_per_s\":{:.0},\"mb_per_s\":{:.1},\"p50_ms\":{:.2},\"p99_ms\":{:.2}}}",
         args.producers,
         args.size,
         elapsed,
         sent,
+        timed.load(Ordering::Relaxed),
         failed.load(Ordering::Relaxed),
         rate,
         rate * args.size as f64 / 1_048_576.0,

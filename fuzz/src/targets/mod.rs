@@ -91,5 +91,11 @@ pub const TARGETS: &[Target] = &[
     Target {
         name: "acl_file",
         run: acl::file,
+        name: "timer_records",
+        run: store::timer_records,
+    },
+    Target {
+        name: "timer_store",
+        run: store::timer_store,
     },
 ];

@@ -295,3 +295,153 @@ pub fn fastjson(data: &[u8]) {
         }
     }
 }
+
+/// Timer-wheel slots, timer-log units and the timer checkpoint, decoded from memory: each
+/// decodes whatever the bytes hold and encodes back to the same bytes.
+pub fn timer_records(data: &[u8]) {
+    use rmqd_store::timer::checkpoint::{TimerCheckpointValues, LEN};
+    use rmqd_store::timer::log::{TimerUnit, UNIT_SIZE};
+    use rmqd_store::timer::wheel::{Slot, SLOT_SIZE};
+    for p in [1, 100, 1000] {
+        if let Some(s) = Slot::decode(data, 1) {
+            assert_eq!(
+                &s.encode(1)[..],
+                &data[..SLOT_SIZE],
+                "slot changed on a re-encode"
+            );
+        }
+        let _ = Slot::decode(data, p);
+    }
+    if let Some(u) = TimerUnit::decode(data) {
+        assert_eq!(
+            &u.encode()[..],
+            &data[..UNIT_SIZE],
+            "unit changed on a re-encode"
+        );
+        let _ = (u.delayed_time(), u.is_valid(), u.rolled(), u.deletes());
+    }
+    let _ = TimerUnit::head(data);
+    let v = TimerCheckpointValues::parse(data);
+    if data.len() >= LEN {
+        assert_eq!(
+            &v.encode()[..],
+            &data[..LEN],
+            "checkpoint changed on a re-encode"
+        );
+    }
+}
+
+/// A small timer store from files: `[shape][wheel 2 KiB][checkpoint 56][timer log…]`.
+/// The shape picks the log's file size, the precision, and whether recovery runs as after
+/// a crash. Recovery, slot walks, parking and a checkpoint must keep the walk's promises
+/// (valid units of the slot asked, positions going back, inside the log) and never panic.
+pub fn timer_store(data: &[u8]) {
+    use rmqd_store::timer::{self, EnqueueRequest, TimerFiles, TimerFilesConfig};
+    const SLOTS: usize = 32;
+    const WHEEL: usize = SLOTS * 2 * 32;
+    let Some((&shape, rest)) = data.split_first() else {
+        return;
+    };
+    let file_size = [52 * 3 + 16, 52 * 4 + 20, 1024][usize::from(shape % 3)];
+    let precision = [100i64, 1000][usize::from((shape >> 2) & 1)];
+    let after_crash = shape & 8 != 0;
+    let mut wheel = rest[..rest.len().min(WHEEL)].to_vec();
+    wheel.resize(WHEEL, 0);
+    let rest = rest.get(WHEEL..).unwrap_or_default();
+    let (cp, log) = rest.split_at(rest.len().min(56));
+    let Ok(root) = scratch::fresh("timer_store") else {
+        return;
+    };
+    let log_dir = timer::log_dir(&root);
+    if std::fs::create_dir_all(&log_dir).is_err()
+        || std::fs::create_dir_all(root.join("config")).is_err()
+        || std::fs::write(timer::wheel_path(&root), &wheel).is_err()
+        || (!cp.is_empty() && std::fs::write(timer::checkpoint_path(&root), cp).is_err())
+    {
+        return;
+    }
+    let mut total = 0u64;
+    for (i, part) in log.chunks(file_size).enumerate() {
+        let mut f = part.to_vec();
+        f.resize(file_size, 0);
+        let name = format!("{:020}", i * file_size);
+        if std::fs::write(log_dir.join(name), &f).is_err() {
+            return;
+        }
+        total += file_size as u64;
+    }
+    let cfg = TimerFilesConfig {
+        root_dir: root.clone(),
+        precision_ms: precision,
+        log_file_size: file_size,
+        roll_window_slots: 20,
+        slots_total: SLOTS,
+    };
+    let Ok((mut files, rec)) = TimerFiles::open(&cfg, after_crash) else {
+        return;
+    };
+    assert!(
+        rec.log_end <= total,
+        "log end {} past the files ({total})",
+        rec.log_end
+    );
+    assert_eq!(files.log_end(), rec.log_end);
+    // Slot times to try: those the units name, those the wheel names, and a few more.
+    let mut times: Vec<i64> = log
+        .chunks(52)
+        .filter_map(rmqd_store::timer::log::TimerUnit::decode)
+        .map(|u| u.delayed_time())
+        .take(16)
+        .collect();
+    times.extend(
+        (0..SLOTS as i64 * 2)
+            .map(|k| files.wheel().raw_slot(k * precision).time_ms)
+            .take(16),
+    );
+    times.extend([0, -1, i64::MIN, i64::MAX, rec.checkpoint.last_read_time_ms]);
+    let check = |files: &TimerFiles, t: i64| {
+        let w = files.walk(t);
+        let slot = t.wrapping_div(precision).wrapping_mul(precision);
+        let mut prev = u64::MAX;
+        for (pos, u) in w.units.iter().rev() {
+            assert!(u.is_valid(), "walk gave a damaged unit at {pos}");
+            assert!(
+                *pos + 52 <= files.log_end(),
+                "walk gave {pos} past the log end"
+            );
+            assert!(*pos < prev, "walk did not go back: {pos} after {prev}");
+            assert_eq!(
+                u.delayed_time()
+                    .wrapping_div(precision)
+                    .wrapping_mul(precision),
+                slot,
+                "walk for {t} gave a unit of another slot"
+            );
+            prev = *pos;
+        }
+    };
+    for &t in &times {
+        check(&files, t);
+    }
+    let write_time = rec.checkpoint.last_read_time_ms.clamp(0, i64::MAX / 4);
+    for (k, &t) in times.iter().take(3).enumerate() {
+        let req = EnqueueRequest {
+            delayed_time: t.clamp(write_time, write_time + 100 * precision),
+            offset_py: k as i64,
+            size_py: 1,
+            real_topic_hash: 0,
+            delete: k == 2,
+        };
+        if let Ok(e) = files.enqueue(&req, write_time) {
+            let w = files.walk(e.slot_time);
+            assert_eq!(
+                w.units.last().map(|(p, _)| *p),
+                Some(e.pos),
+                "new unit not the slot's newest"
+            );
+            check(&files, e.slot_time);
+        }
+    }
+    let _ = files.checkpoint_now(write_time, 1, 0);
+    let _ = files.delete_expired(i64::MAX);
+}

@@ -296,6 +296,23 @@ impl MessageStore {
         Some((u.tags_code, b))
     }
 
+    /// A queue's unit at `offset`; `None` past its end or for a filler.
+    pub fn queue_unit(
+        &self,
+        topic: &str,
+        queue_id: i32,
+        offset: i64,
+    ) -> Option<crate::consume_queue::Unit> {
+        self.queue(topic, queue_id)?
+            .get(offset)
+            .filter(|u| !u.is_filler())
+    }
+
+    /// `size` bytes of the CommitLog from `offset`, if all of them are still there.
+    pub fn commitlog_bytes(&self, offset: i64, size: usize) -> Option<Bytes> {
+        self.shared.commitlog.bytes(offset, size)
+    }
+
     /// Store time of the message at a queue offset.
     pub fn store_time_at(&self, topic: &str, queue_id: i32, offset: i64) -> Option<i64> {
         let q = self.queue(topic, queue_id)?;

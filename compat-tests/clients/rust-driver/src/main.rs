@@ -75,8 +75,33 @@ fn message(a: &Args, i: i64) -> Message {
     }
     let mut m = b.build_unchecked();
     let _ = m.put_user_property(CheetahString::from("idx"), CheetahString::from(i.to_string()));
+    // Timer messages (5.x properties) through the client's own setters.
+    let sec = a.n("timer-delay-sec", 0);
+    if sec > 0 {
+        m.set_delay_time_sec(sec as u64);
+    }
+    let ms = a.n("timer-delay-ms", 0);
+    if ms > 0 {
+        m.set_delay_time_ms(ms as u64);
+    }
+    let at = a.n("timer-deliver-in-ms", 0);
+    if at > 0 {
+        m.set_deliver_time_ms((now_ms() + at) as u64);
+    }
     m
 }
+
+/// The timer properties a delivered message carries.
+const TIMER_PROPS: [&str; 8] = [
+    "TIMER_DELAY_SEC",
+    "TIMER_DELAY_MS",
+    "TIMER_DELIVER_MS",
+    "TIMER_OUT_MS",
+    "TIMER_ENQUEUE_MS",
+    "TIMER_DEQUEUE_MS",
+    "TIMER_ROLL_TIMES",
+    "REAL_TOPIC",
+];
 
 fn received(m: &MessageExt, delivery: usize) -> Value {
     let body = m.body().map(|b| String::from_utf8_lossy(&b).to_string()).unwrap_or_default();
@@ -95,6 +120,10 @@ fn received(m: &MessageExt, delivery: usize) -> Value {
         "bornTimestamp": m.born_timestamp(),
         "recvTimestamp": now_ms(),
         "delivery": delivery,
+        "timer": TIMER_PROPS
+            .iter()
+            .filter_map(|k| prop(k).map(|v| (k.to_string(), Value::String(v))))
+            .collect::<serde_json::Map<String, Value>>(),
     })
 }
 
