@@ -119,6 +119,9 @@ pub fn init(role: Role) -> LogGuard {
         }
         spawn_reporter(counters, failures);
     }
+    // An empty Vec of layers is not neutral: it tells every callsite "never", which
+    // silences stderr too. No file layers means no layer at all.
+    let files = (!files.is_empty()).then_some(files);
     tracing_subscriber::registry()
         .with(stderr)
         .with(files)

@@ -5,8 +5,8 @@ mod admin_cli;
 mod broker;
 mod cli;
 mod config;
-mod logging;
 mod grpc;
+mod logging;
 mod namesrv;
 mod store_cli;
 

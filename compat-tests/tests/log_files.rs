@@ -156,3 +156,12 @@ fn a_slow_log_disk_drops_lines_instead_of_waiting() {
     send_all(&r, "LogTopic", 300);
     wait_for_log(&r, "log lines dropped: the log disk is too slow");
 }
+
+/// `RMQD_LOG_DIR=""` turns the files off; stderr must keep logging (an empty set of file
+/// layers once silenced every line, stderr included).
+#[test]
+fn stderr_keeps_logging_with_files_off() {
+    let r = Rmqd::start_env(SHARED_DISK, &[("RMQD_LOG_DIR", "")]);
+    wait_for_log(&r, "broker listening");
+    assert!(!r.home.path().join("logs/rocketmqlogs").exists());
+}

@@ -89,9 +89,17 @@ fn properties(m: &pb::Message, topic: &str, peer: SocketAddr) -> Result<Properti
             props.insert(keys::CHECK_IMMUNITY_TIME_IN_SECONDS, &d.seconds.to_string());
         }
     }
-    // The 5.x timer: the broker's timer store delivers at TIMER_DELIVER_MS.
+    // The 5.x timer: the broker's timer store delivers at TIMER_DELIVER_MS, within the
+    // proxy's own bound first (`SendMessageActivity.validateDelayTime`).
     if let Some(ts) = &sp.delivery_timestamp {
-        props.insert("TIMER_DELIVER_MS", &millis_of(ts).to_string());
+        let at = millis_of(ts);
+        if at.saturating_sub(now_ms()) > MAX_DELAY_TIME_MS {
+            return Err((
+                Code::IllegalDeliveryTime,
+                format!("the max delay time of message is too large, max is {MAX_DELAY_TIME_MS}"),
+            ));
+        }
+        props.insert("TIMER_DELIVER_MS", &at.to_string());
     }
     props.insert(
         "RECONSUME_TIME",
@@ -195,13 +203,17 @@ fn entry_of(result: &PutResult, message_id: &str, transactional: bool) -> pb::Se
             ..Default::default()
         },
         other => pb::SendResultEntry {
-            status: status::some(Code::InternalServerError, format!("{other:?}")),
+            status: {
+                tracing::debug!(status = ?other, "gRPC send not stored");
+                status::some(Code::InternalServerError, format!("{other:?}"))
+            },
             ..Default::default()
         },
     }
 }
 
 fn refused_entry(r: &Refusal) -> pb::SendResultEntry {
+    tracing::debug!(code = r.code, remark = %r.remark, "gRPC send refused");
     pb::SendResultEntry {
         status: status::from_refusal(r),
         ..Default::default()
@@ -308,6 +320,9 @@ pub async fn send_message(
     }
     response(entries)
 }
+
+/// `ProxyConfig.maxDelayTimeMills` (1 day).
+const MAX_DELAY_TIME_MS: i64 = 24 * 60 * 60 * 1000;
 
 /// `ProxyConfig.maxMessageSize`.
 const MAX_BODY: usize = 4 * 1024 * 1024;

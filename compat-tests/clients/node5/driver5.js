@@ -1,6 +1,7 @@
 // Driver for the 5.x gRPC Node client (npm rocketmq-client-nodejs 1.0.8).
 // Every line on stdout is one JSON object. Commands (options as in the Python 5.x driver):
 //   send      --endpoint H:P --topic T --count N [--tag TAG] [--body-prefix B] [--message-group G]
+//             [--delay-ms D]
 //   simple    --endpoint H:P --topic T --group G --expect N [--invisible S] [--timeout-secs S]
 //             [--skip-ack-first] [--linger S] [--id-file PATH]
 //   load-send --endpoint H:P --topic T --seconds S --size B --concurrency K
@@ -34,9 +35,10 @@ async function send(o) {
       properties: new Map([[ 'idx', String(i) ]]),
     };
     if (o['message-group']) msg.messageGroup = o['message-group'];
+    if (o['delay-ms']) msg.delay = Number(o['delay-ms']);
     try {
       const r = await p.send(msg);
-      out({ i, msgId: r.messageId, offset: Number(r.offset), status: 'SEND_OK' });
+      out({ i, msgId: r.messageId, offset: Number(r.offset), status: 'SEND_OK', sentTimestamp: Date.now() });
     } catch (e) {
       ok = false;
       out({ i, error: String(e && e.message || e) });
