@@ -4,6 +4,7 @@
 //! A failed msync poisons the store and the flushed mark never moves again: Linux
 //! reports a writeback error once, so a retry that "succeeds" proves nothing.
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::shared::Shared;
@@ -43,7 +44,12 @@ pub(crate) fn flusher_loop(shared: &Shared) {
                     .map(|(g, _)| g)
                     .unwrap_or_else(|e| e.into_inner().0);
             }
-            (p.written, p.last_store_ts, p.shutdown)
+            // A slave's writer appends replicated bytes without decoding them, so the
+            // store time it vouches for is the last dispatched record's. Read before the
+            // msync, which covers every byte published by then, so it is never ahead of
+            // what is flushed.
+            let dispatched_ts = shared.last_dispatched_ts.load(Ordering::Acquire);
+            (p.written, p.last_store_ts.max(dispatched_ts), p.shutdown)
         };
         flush_commitlog(shared, written, ts);
         if shutdown {

@@ -17,6 +17,7 @@ mod faults;
 mod flusher;
 mod health;
 mod recovery;
+mod replica;
 mod services;
 mod shared;
 mod types;
@@ -34,9 +35,10 @@ use tokio::sync::oneshot;
 
 pub use cleaner::disk_usage;
 pub use health::{Health, HealthState};
+pub use replica::ReplicaLink;
 pub use types::*;
 
-use crate::config::{FlushDiskType, StoreConfig};
+use crate::config::{BrokerRole, FlushDiskType, StoreConfig};
 use crate::consume_queue::ConsumeQueue;
 use crate::mapped_file::FileError;
 use crate::record::MAX_PROPERTIES_LEN;
@@ -124,12 +126,22 @@ impl MessageStore {
     }
 
     /// Queues one message for the writer. The append order is the order of `put` calls.
+    /// A SYNC_MASTER does not wait for a slave here (the broker's own appends: delay
+    /// levels, retries, transactions); client sends use [`MessageStore::put_batch_with`].
     pub fn put(&self, msg: MessageToStore) -> PutFuture {
-        self.put_batch(vec![msg])
+        self.put_batch_with(vec![msg], false)
     }
 
     /// Queues messages that must be stored contiguously with consecutive queue offsets.
     pub fn put_batch(&self, msgs: Vec<MessageToStore>) -> PutFuture {
+        self.put_batch_with(msgs, false)
+    }
+
+    /// Like [`MessageStore::put_batch`]; `wait_replica` is the message's WAIT property
+    /// (`isWaitStoreMsgOK`): on a SYNC_MASTER the result then also waits for a slave to
+    /// acknowledge the bytes (SLAVE_NOT_AVAILABLE or FLUSH_SLAVE_TIMEOUT otherwise), while
+    /// the flush wait of SYNC_FLUSH runs alongside.
+    pub fn put_batch_with(&self, msgs: Vec<MessageToStore>, wait_replica: bool) -> PutFuture {
         if let Some(status) = self.reject(&msgs) {
             return Box::pin(async move { PutResult::failed(status) });
         }
@@ -148,34 +160,129 @@ impl MessageStore {
             self.shared.queued.fetch_sub(1, Ordering::Relaxed);
             return Box::pin(async { PutResult::failed(PutStatus::ServiceNotAvailable) });
         }
-        let sync = self.shared.cfg.flush_disk_type == FlushDiskType::Sync;
-        let timeout = self.shared.cfg.sync_flush_timeout;
-        let mut flushed = self.shared.flushed_tx.subscribe();
-        let mut poisoned = self.shared.health.subscribe_poisoned();
+        let cfg = &self.shared.cfg;
+        let sync = cfg.flush_disk_type == FlushDiskType::Sync;
+        let replicate = wait_replica && cfg.broker_role == BrokerRole::SyncMaster;
+        if !sync && !replicate {
+            // ASYNC_FLUSH and no slave to wait for: the answer is the append's.
+            return Box::pin(async move {
+                rx.await
+                    .unwrap_or_else(|_| PutResult::failed(PutStatus::ServiceNotAvailable))
+            });
+        }
+        let timeout = cfg.sync_flush_timeout;
+        let flushed = sync.then(|| self.shared.flushed_tx.subscribe());
+        let poisoned = sync.then(|| self.shared.health.subscribe_poisoned());
+        let acked = replicate.then(|| self.shared.replica.subscribe());
+        let shared = Arc::clone(&self.shared);
         Box::pin(async move {
             let Ok(mut result) = rx.await else {
                 return PutResult::failed(PutStatus::ServiceNotAvailable);
             };
-            if sync && result.status == PutStatus::PutOk {
-                let end = result.phy_offset + result.wrote_bytes as i64;
-                let wait = async {
-                    let reached = tokio::select! {
-                        biased;
-                        r = flushed.wait_for(|f| *f >= end) => r.is_ok(),
-                        // The flush that would cover this append failed (or the flusher
-                        // died): it is not on disk and will not be.
-                        _ = poisoned.wait_for(|p| *p) => false,
-                    };
-                    reached || *flushed.borrow() >= end
-                };
-                match tokio::time::timeout(timeout, wait).await {
-                    Ok(true) => {}
-                    Ok(false) => result.status = PutStatus::ServiceNotAvailable,
-                    Err(_) => result.status = PutStatus::FlushDiskTimeout,
+            if result.status != PutStatus::PutOk {
+                return result;
+            }
+            let end = result.phy_offset + result.wrote_bytes as i64;
+            let flush = async {
+                match (flushed, poisoned) {
+                    (Some(f), Some(p)) => wait_flushed(f, p, end, timeout).await,
+                    _ => None,
                 }
+            };
+            let slave = async {
+                match acked {
+                    Some(rx) => {
+                        let c = &shared.cfg;
+                        replica::wait_for_slave(
+                            &shared.replica,
+                            rx,
+                            end,
+                            c.ha_slave_fallbehind_max,
+                            c.slave_timeout,
+                        )
+                        .await
+                    }
+                    None => None,
+                }
+            };
+            let (flush, slave) = tokio::join!(flush, slave);
+            // Java lets the replica status override the flush status. A flush that
+            // failed (the store poisoned under it) wins instead: the message is then on
+            // no disk, and SLAVE_NOT_AVAILABLE would tell the producer it was sent.
+            if let Some(s) = slave {
+                result.status = s;
+            }
+            match flush {
+                Some(PutStatus::ServiceNotAvailable) => {
+                    result.status = PutStatus::ServiceNotAvailable
+                }
+                Some(s) if slave.is_none() => result.status = s,
+                _ => {}
             }
             result
         })
+    }
+
+    /// Counts one slave connection until the link is dropped; acknowledgements go
+    /// through it (the broker's HA service, master side).
+    pub fn replica_attach(&self) -> ReplicaLink {
+        ReplicaLink::attach(&self.shared)
+    }
+
+    /// Slave connections and the highest offset one of them acknowledged.
+    pub fn replica_status(&self) -> (usize, i64) {
+        (
+            self.shared.replica.connections(),
+            self.shared.replica.acked(),
+        )
+    }
+
+    /// CommitLog bytes from `offset` up to the written end of its file, at most `max`
+    /// (what an HA transfer carries). `None` when nothing is there yet.
+    pub fn commitlog_data(&self, offset: i64, max: usize) -> Option<Bytes> {
+        self.shared.commitlog.data_from(offset, max)
+    }
+
+    /// Waits until the CommitLog reaches past `offset`, or `timeout` passes (an HA
+    /// connection with nothing to send). Returns whether it did.
+    pub async fn wait_appended(&self, offset: i64, timeout: Duration) -> bool {
+        let notified = self.shared.appended.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if self.commitlog_max_offset() > offset {
+            return true;
+        }
+        let _ = tokio::time::timeout(timeout, notified).await;
+        self.commitlog_max_offset() > offset
+    }
+
+    /// Appends bytes a master replicated, verbatim, at `start` (SLAVE only): through the
+    /// single writer, then dispatched like any record. `start` is where the last append
+    /// left off ([`ReplicatedEnd::received`]), or the CommitLog end (a new connection; a
+    /// partly received record is then dropped). A size-0 append checks the offset and, on
+    /// an empty store, creates the first file at `start` (what a Java slave does with the
+    /// master's first heartbeat).
+    pub fn append_replicated(
+        &self,
+        start: i64,
+        data: Bytes,
+    ) -> impl std::future::Future<Output = Result<ReplicatedEnd, ReplicaAppendError>> + Send + 'static
+    {
+        let (reply, rx) = oneshot::channel();
+        let sent = self
+            .jobs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|tx| tx.send(Job::Replicate { start, data, reply }).is_ok())
+            .unwrap_or(false);
+        async move {
+            if !sent {
+                return Err(ReplicaAppendError::Refused("store shut down"));
+            }
+            rx.await
+                .unwrap_or(Err(ReplicaAppendError::Refused("store shut down")))
+        }
     }
 
     /// Load shedding: refuses an append (and counts it as queued otherwise) when the
@@ -198,6 +305,10 @@ impl MessageStore {
     fn reject(&self, msgs: &[MessageToStore]) -> Option<PutStatus> {
         if msgs.is_empty() {
             return Some(PutStatus::MessageIllegal);
+        }
+        // `checkStoreStatus`: a slave's CommitLog holds only what its master sent.
+        if self.shared.cfg.broker_role.is_slave() {
+            return Some(PutStatus::ServiceNotAvailable);
         }
         if self.shared.health.state() != HealthState::Running {
             return Some(PutStatus::ServiceNotAvailable);
@@ -370,12 +481,23 @@ impl MessageStore {
             min_offset: 0,
             max_offset: 0,
             messages: Vec::new(),
+            suggest_pulling_from_slave: false,
+        };
+        // `nextOffsetCorrection`: a slave leaves a consumer's offset alone (unless
+        // `offsetCheckInSlave`); the master corrects it when the consumer comes back.
+        let correct = |requested: i64, corrected: i64| {
+            let c = &self.shared.cfg;
+            if c.broker_role.is_slave() && !c.offset_check_in_slave {
+                requested
+            } else {
+                corrected
+            }
         };
         let Some(q) = self.queue(topic, queue_id) else {
             // Java creates a missing consume queue on lookup, so a pull of a queue that
             // never held a message reads as an empty queue, not as an unknown one.
             r.status = GetMessageStatus::NoMessageInQueue;
-            r.next_begin_offset = 0;
+            r.next_begin_offset = correct(offset, 0);
             return r;
         };
         let (min, max) = (q.min_offset(), q.max_offset());
@@ -383,12 +505,12 @@ impl MessageStore {
         r.max_offset = max;
         if max == 0 {
             r.status = GetMessageStatus::NoMessageInQueue;
-            r.next_begin_offset = 0;
+            r.next_begin_offset = correct(offset, 0);
             return r;
         }
         if offset < min {
             r.status = GetMessageStatus::OffsetTooSmall;
-            r.next_begin_offset = min;
+            r.next_begin_offset = correct(offset, min);
             return r;
         }
         if offset == max {
@@ -398,7 +520,7 @@ impl MessageStore {
         }
         if offset > max {
             r.status = GetMessageStatus::OffsetOverflowBadly;
-            r.next_begin_offset = if min == 0 { min } else { max };
+            r.next_begin_offset = correct(offset, if min == 0 { min } else { max });
             return r;
         }
         let cfg = &self.shared.cfg;
@@ -410,6 +532,7 @@ impl MessageStore {
         let min_phy = self.shared.commitlog.min_offset();
         let mut total = 0usize;
         let mut cur = offset;
+        let mut max_phy_pulling = 0i64;
         r.status = GetMessageStatus::NoMatchedMessage;
         while cur < max && cur - offset < scan_units {
             let Some(u) = q.get(cur) else {
@@ -418,6 +541,7 @@ impl MessageStore {
                 }
                 break;
             };
+            max_phy_pulling = max_phy_pulling.max(u.phy_offset);
             if u.is_filler() || u.phy_offset < min_phy {
                 cur += 1;
                 continue;
@@ -447,7 +571,18 @@ impl MessageStore {
             }
             cur += 1;
         }
-        r.next_begin_offset = cur;
+        r.next_begin_offset = if r.status == GetMessageStatus::OffsetFoundNull {
+            correct(offset, cur)
+        } else {
+            cur
+        };
+        // How far this consumer is behind the CommitLog end, against the share of memory
+        // Java expects to hold the hot data.
+        let behind = self.shared.commitlog.max_offset() - max_phy_pulling;
+        let memory =
+            physical_memory() as f64 * (f64::from(cfg.access_message_in_memory_max_ratio) / 100.0);
+        r.suggest_pulling_from_slave =
+            r.status != GetMessageStatus::OffsetFoundNull && behind as f64 > memory;
         r
     }
 
@@ -536,6 +671,45 @@ impl MessageStore {
             }
         }
         tracing::info!("store shut down");
+    }
+}
+
+/// Physical memory in bytes (Java's `StoreUtil.TOTAL_PHYSICAL_MEMORY_SIZE`).
+fn physical_memory() -> u64 {
+    static MEM: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *MEM.get_or_init(|| {
+        // SAFETY: sysconf has no preconditions.
+        let (pages, size) = unsafe {
+            (
+                libc::sysconf(libc::_SC_PHYS_PAGES),
+                libc::sysconf(libc::_SC_PAGESIZE),
+            )
+        };
+        u64::try_from(pages).unwrap_or(0) * u64::try_from(size).unwrap_or(0)
+    })
+}
+
+/// The SYNC_FLUSH wait: `None` once the flush covers `end`, else the status to answer.
+async fn wait_flushed(
+    mut flushed: tokio::sync::watch::Receiver<i64>,
+    mut poisoned: tokio::sync::watch::Receiver<bool>,
+    end: i64,
+    timeout: Duration,
+) -> Option<PutStatus> {
+    let wait = async {
+        let reached = tokio::select! {
+            biased;
+            r = flushed.wait_for(|f| *f >= end) => r.is_ok(),
+            // The flush that would cover this append failed (or the flusher died): it is
+            // not on disk and will not be.
+            _ = poisoned.wait_for(|p| *p) => false,
+        };
+        reached || *flushed.borrow() >= end
+    };
+    match tokio::time::timeout(timeout, wait).await {
+        Ok(true) => None,
+        Ok(false) => Some(PutStatus::ServiceNotAvailable),
+        Err(_) => Some(PutStatus::FlushDiskTimeout),
     }
 }
 

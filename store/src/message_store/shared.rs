@@ -59,6 +59,11 @@ pub(crate) struct Shared {
     pub append_started: AtomicI64,
     /// Store time of the last message dispatched, for the checkpoint.
     pub last_dispatched_ts: AtomicI64,
+    /// Slaves attached to this (master) store and what they acknowledged.
+    pub replica: super::replica::ReplicaState,
+    /// Woken after every group commit or replicated append, for HA connections waiting
+    /// to send new bytes.
+    pub appended: tokio::sync::Notify,
 }
 
 impl Shared {
