@@ -50,6 +50,10 @@ pub struct ScanOutcome {
     pub records: u64,
 }
 
+/// The fixed fields of a stored record (V1, IPv4 hosts, empty body, topic and
+/// properties): no record is shorter.
+const MIN_RECORD_LEN: i32 = 101;
+
 /// How many leading bytes of `data`, which starts at CommitLog offset `at` (a record
 /// boundary), form whole records or end-of-file fillers in files of `file_size` bytes.
 /// A master's transfers cut records anywhere; a slave writes only whole ones, so its
@@ -68,10 +72,13 @@ pub fn whole_records(at: i64, data: &[u8], file_size: usize) -> Result<usize, St
         let offset = at + pos as i64;
         let left_in_file = file_size - offset.rem_euclid(file_size);
         let ok = match magic {
-            BLANK_MAGIC => i64::from(total) == left_in_file,
+            BLANK_MAGIC => {
+                i64::from(total) == left_in_file && total as usize >= END_FILE_MIN_BLANK_LENGTH
+            }
             record::MAGIC_V1 | record::MAGIC_V2 => {
-                total > 0 && i64::from(total) + END_FILE_MIN_BLANK_LENGTH as i64 <= left_in_file
-                    || i64::from(total) == left_in_file
+                total >= MIN_RECORD_LEN
+                    && (i64::from(total) + END_FILE_MIN_BLANK_LENGTH as i64 <= left_in_file
+                        || i64::from(total) == left_in_file)
             }
             _ => false,
         };

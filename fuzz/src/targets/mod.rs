@@ -71,4 +71,12 @@ pub const TARGETS: &[Target] = &[
         name: "fastjson",
         run: store::fastjson,
     },
+    Target {
+        name: "ha_stream",
+        run: remoting::ha_stream,
+    },
+    Target {
+        name: "replica_records",
+        run: store::replica_records,
+    },
 ];
