@@ -52,7 +52,7 @@ pub struct ScanOutcome {
 
 /// The fixed fields of a stored record (V1, IPv4 hosts, empty body, topic and
 /// properties): no record is shorter.
-const MIN_RECORD_LEN: i32 = 101;
+const MIN_RECORD_LEN: i32 = 91;
 
 /// How many leading bytes of `data`, which starts at CommitLog offset `at` (a record
 /// boundary), form whole records or end-of-file fillers in files of `file_size` bytes.
