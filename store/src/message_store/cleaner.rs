@@ -150,7 +150,11 @@ pub fn disk_usage(path: &Path) -> Option<f64> {
     if total <= 0.0 {
         return None;
     }
-    let free = st.f_bavail as f64;
+    // Java's `getDiskPartitionSpaceUsedPercent` counts `File.getFreeSpace()`, all free
+    // blocks (f_bfree), not the part left to unprivileged users (f_bavail): on a file
+    // system with a large root reserve the two differ by that reserve, and counting it
+    // as used would make the cleaner delete files Java keeps.
+    let free = st.f_bfree as f64;
     Some(((total - free) / total).clamp(0.0, 1.0))
 }
 
