@@ -34,6 +34,8 @@ pub struct BrokerContext {
     pub delays: DelayOffsets,
     /// Restarts of the supervised timer tasks (runtime info).
     pub task_restarts: Arc<super::supervise::Restarts>,
+    /// The broker's role in its master/slave group and what a slave knows of its master.
+    pub ha: Arc<super::ha::HaState>,
 }
 
 impl BrokerContext {
@@ -96,7 +98,8 @@ impl BrokerContext {
 
     /// Writes `config/subscriptionGroup.json`.
     pub fn persist_groups(&self) {
-        self.files.save_groups(|| self.groups.snapshot());
+        self.files
+            .save_groups(|| (self.groups.data_version(), self.groups.snapshot()));
     }
 
     /// Creates a broker-internal topic on first use (perm 6). `persist` says whether it

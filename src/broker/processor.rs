@@ -8,7 +8,7 @@ use rmqd_remoting::{ConnectionHandle, RemotingCommand, Reply, RequestHandler};
 
 use super::context::{BrokerContext, Outcome};
 use super::runtime_info;
-use super::{admin, client_manage, offset_requests, pull, query, retry, send, transaction};
+use super::{admin, client_manage, ha, offset_requests, pull, query, retry, send, transaction};
 
 pub struct BrokerProcessor {
     ctx: Arc<BrokerContext>,
@@ -64,6 +64,8 @@ impl RequestHandler for BrokerProcessor {
             request::GET_BROKER_CONFIG => admin::broker_config(ctx, &req),
             request::GET_BROKER_RUNTIME_INFO => runtime_info::runtime_info(ctx, &req),
             request::GET_CONSUMER_CONNECTION_LIST => admin::consumer_connections(ctx, &req),
+            request::GET_ALL_CONSUMER_OFFSET => ha::answers::all_consumer_offset(ctx, &req),
+            request::GET_ALL_DELAY_OFFSET => ha::answers::all_delay_offset(ctx, &req),
             _ => Ok(RemotingCommand::not_supported(&req)),
         };
         answer(&req, outcome)

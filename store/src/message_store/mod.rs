@@ -381,6 +381,12 @@ impl MessageStore {
         false
     }
 
+    /// The size of the CommitLog's files (a migrated store keeps the size it was
+    /// written with).
+    pub fn commitlog_file_size(&self) -> usize {
+        self.shared.commitlog.file_size()
+    }
+
     pub fn commitlog_min_offset(&self) -> i64 {
         self.shared.commitlog.min_offset()
     }

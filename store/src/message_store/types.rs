@@ -45,6 +45,25 @@ pub enum PutStatus {
     UnknownError,
 }
 
+impl PutStatus {
+    /// The Java name (`PutMessageStatus.name()`), which some answers carry as remark.
+    pub fn java_name(self) -> &'static str {
+        match self {
+            PutStatus::PutOk => "PUT_OK",
+            PutStatus::FlushDiskTimeout => "FLUSH_DISK_TIMEOUT",
+            PutStatus::ServiceNotAvailable => "SERVICE_NOT_AVAILABLE",
+            PutStatus::MessageIllegal => "MESSAGE_ILLEGAL",
+            PutStatus::PropertiesSizeExceeded => "PROPERTIES_SIZE_EXCEEDED",
+            PutStatus::OsPageCacheBusy => "OS_PAGECACHE_BUSY",
+            PutStatus::QueueFull => "OS_PAGECACHE_BUSY",
+            PutStatus::CreateMappedFileFailed => "CREATE_MAPEDFILE_FAILED",
+            PutStatus::FlushSlaveTimeout => "FLUSH_SLAVE_TIMEOUT",
+            PutStatus::SlaveNotAvailable => "SLAVE_NOT_AVAILABLE",
+            PutStatus::UnknownError => "UNKNOWN_ERROR",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PutResult {
     pub status: PutStatus,
