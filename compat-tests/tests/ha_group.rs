@@ -383,3 +383,112 @@ fn an_empty_slave_starts_at_the_masters_last_file_and_two_slaves_keep_up() {
         s1.runtime_i64("commitLogMaxOffset") == end && s2.runtime_i64("commitLogMaxOffset") == end
     });
 }
+
+/// Manual fail-over as the 4.x docs describe it: the master is gone, the operator gives
+/// the slave `brokerId=0` and a master role and restarts it. What the master had done is
+/// not done again (a delivered delayed message, a committed offset); what it had left is
+/// done now (a delayed message still due, an undecided transaction the new master checks).
+#[test]
+fn a_slave_restarted_as_master_continues_delay_levels_offsets_and_transactions() {
+    let ns = Namesrv::start();
+    let mut m = master(
+        &ns,
+        "brokerRole=ASYNC_MASTER",
+        &["transactionCheckInterval=600000"],
+    );
+    let mut s = slave(&ns, "brokerId=1", &[]);
+    wait_slaves(&m, 1);
+    let topic = "FoTopic";
+    create_topic(&m.broker(), topic, 1);
+    let mut c = Conn::connect(&m.broker());
+    let delayed = |level: &str| wire::properties(&[("DELAY", level), ("WAIT", "true")]);
+    // Delivered by the master (level 1, 1 s) before the fail-over.
+    assert_eq!(
+        wire::send(&mut c, "FoP", topic, 0, 0, &delayed("1"), b"early").code,
+        0
+    );
+    wait_for("the early delivery", 20, || {
+        rmqd_compat_tests::max_offset(&m.broker(), topic, 0) == 1
+    });
+    // Still waiting (level 4, 30 s) when the master dies.
+    assert_eq!(
+        wire::send(&mut c, "FoP", topic, 0, 0, &delayed("4"), b"late").code,
+        0
+    );
+    // An undecided transaction: the master would check it in ten minutes.
+    let half = wire::half_properties("FoProducer", "FOHALF1", &[]);
+    let f = wire::send(
+        &mut c,
+        "FoProducer",
+        topic,
+        0,
+        wire::PREPARED,
+        &half,
+        b"half",
+    );
+    assert_eq!(f.code, 0, "{}", f.remark);
+    c.oneway(
+        15,
+        &[
+            ("consumerGroup", "FoGroup".into()),
+            ("topic", topic.into()),
+            ("queueId", "0".into()),
+            ("commitOffset", "1".into()),
+        ],
+        b"",
+    );
+    // The slave has the bytes and, within a sync period, the master's progress.
+    let mut mc = Conn::connect(&m.broker());
+    let mut sc = Conn::connect(&s.broker());
+    wait_for("the slave's copy", 30, || {
+        let (mo, so) = (mc.request(43, &[], b"").body, sc.request(43, &[], b"").body);
+        let (md, sd) = (mc.request(45, &[], b"").body, sc.request(45, &[], b"").body);
+        mo == so
+            && md == sd
+            && String::from_utf8_lossy(&sd).contains("1:1")
+            && s.runtime_i64("commitLogMaxOffset") == m.runtime_i64("commitLogMaxOffset")
+    });
+    // A slave checks no transactions: a producer connected to it is never asked.
+    let mut p = Conn::connect(&s.broker());
+    wire::heartbeat_producer(&mut p, "127.0.0.1@fo-producer", "FoProducer");
+    assert!(p.next_request(Duration::from_secs(2)).is_none());
+    drop(p);
+
+    m.kill9();
+    s.stop_clean();
+    s.append_conf(&[
+        "brokerId=0",
+        "brokerRole=ASYNC_MASTER",
+        // The late message's 30 s are up at once; halves older than 1 s are checked.
+        "scheduleClockOffsetMillis=3600000",
+        "transactionCheckInterval=1000",
+        "transactionTimeOut=1000",
+    ]);
+    s.restart();
+    assert_eq!(s.runtime_info()["brokerRole"], "ASYNC_MASTER");
+    let mut p = Conn::connect(&s.broker());
+    wire::heartbeat_producer(&mut p, "127.0.0.1@fo-producer", "FoProducer");
+    let check = loop {
+        let req = p
+            .next_request(Duration::from_secs(20))
+            .expect("the new master checks the half message");
+        if req.code == 39 {
+            break req;
+        }
+    };
+    assert_eq!(check.ext("msgId"), "FOHALF1");
+    wire::answer_check(&mut p, "FoProducer", &check, wire::COMMIT);
+    let mut nc = Conn::connect(&s.broker());
+    wait_for("late and committed", 20, || {
+        rmqd_compat_tests::max_offset(&s.broker(), topic, 0) == 3
+    });
+    let mut bodies: Vec<String> = wire::pull_all(&mut nc, "FoReader", topic, 0, 0)
+        .iter()
+        .map(|m| m.body_str())
+        .collect();
+    bodies.sort();
+    assert_eq!(bodies, ["early", "half", "late"], "each once");
+    assert_eq!(wire::query_offset(&mut nc, "FoGroup", topic, 0), (0, 1));
+    // The route names the new master as broker 0.
+    assert_eq!(broker_addrs(&ns, topic)["0"], s.broker());
+}
