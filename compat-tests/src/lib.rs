@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod ha_capture;
 pub mod wire;
 
 pub fn repo_dir() -> PathBuf {
@@ -40,7 +41,7 @@ pub fn free_port() -> u16 {
 }
 
 /// A free port p such that p - 2 (the VIP channel) and p + 1 (the HA port) are free too.
-fn free_broker_port() -> u16 {
+pub fn free_broker_port() -> u16 {
     for _ in 0..100 {
         let p = free_port();
         if p > 1026
