@@ -96,8 +96,7 @@ fn an_rmqd_slave_fed_the_java_masters_stream_holds_its_bytes_and_serves_its_mess
     // Its registration: the captured one, pointing at the stand-in.
     let reg = ha_capture::frames("master-namesrv.jsonl")
         .into_iter()
-        .filter(|f| f.c2s && f.code == 103 && f.flag & 2 == 0)
-        .last()
+        .rfind(|f| f.c2s && f.code == 103 && f.flag & 2 == 0)
         .expect("registration");
     let mut header = reg.header.clone();
     header["extFields"]["brokerAddr"] = json!(format!("127.0.0.1:{port}"));
