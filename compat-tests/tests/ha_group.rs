@@ -194,6 +194,14 @@ fn sync_master_acknowledges_only_what_its_slave_has_and_the_slave_refuses_writes
     wait_for("the slave's topic copy", 20, || {
         wire::pull(&mut sc, "HaGroup", "HaTopic", 0, 0, 32).0 != 17
     });
+    // Dispatch (CommitLog → consume queues) runs behind the appends, on the slave as on
+    // the master.
+    wait_for("dispatch on the slave", 10, || {
+        (0..4)
+            .map(|q| rmqd_compat_tests::max_offset(&s.broker(), "HaTopic", q))
+            .sum::<i64>()
+            == 20
+    });
     let mut bodies: Vec<String> = (0..4)
         .flat_map(|q| wire::pull_all(&mut sc, "HaGroup", "HaTopic", q, 0))
         .map(|p| p.body_str())
@@ -356,6 +364,9 @@ fn an_empty_slave_starts_at_the_masters_last_file_and_two_slaves_keep_up() {
     // The slave holds the queue from the first message of that file on, as the Java
     // slave's GET_MIN_OFFSET showed (839 of 1500 in the capture).
     let q = [("topic", "HaBulk"), ("queueId", "0")];
+    wait_for("dispatch on the slave", 10, || {
+        rmqd_compat_tests::max_offset(&s1.broker(), "HaBulk", 0) == 1900
+    });
     let (_, _, min) = rmqd_compat_tests::remoting_request_ext(&s1.broker(), 31, &q);
     let (_, _, max) = rmqd_compat_tests::remoting_request_ext(&s1.broker(), 30, &q);
     let min: i64 = min["offset"]
