@@ -227,6 +227,26 @@ fn sync_master_acknowledges_only_what_its_slave_has_and_the_slave_refuses_writes
         b"",
     );
     assert_eq!((f.code, f.ext_i64("suggestWhichBrokerId")), (0, 0));
+    // A consumer's retry goes through the store, which refuses on a slave: Java answers
+    // SYSTEM_ERROR with the status's name.
+    let f = sc.request(
+        36,
+        &[
+            ("offset", "0".into()),
+            ("group", "HaGroup".into()),
+            ("delayLevel", "0".into()),
+            ("originMsgId", "X".into()),
+            ("originTopic", "HaTopic".into()),
+            ("unitMode", "false".into()),
+            ("maxReconsumeTimes", "16".into()),
+        ],
+        b"",
+    );
+    assert_eq!(
+        (f.code, f.remark.as_str()),
+        (1, "SERVICE_NOT_AVAILABLE"),
+        "send back"
+    );
 
     // What the master answers its slaves' copy (43, 45), as Java's encode() writes it.
     let mut mc = Conn::connect(&m.broker());
@@ -379,6 +399,40 @@ fn an_empty_slave_starts_at_the_masters_last_file_and_two_slaves_keep_up() {
         .expect("max");
     assert!(min > 0 && min < 1900, "min {min}");
     assert_eq!(max, 1900);
+    // A pull below the slave's first message: Java's slave leaves the offset alone and
+    // sends the consumer back to the master (the capture's S15: code 20, nextBeginOffset
+    // as asked, suggestWhichBrokerId 0).
+    let mut sc = Conn::connect(&s1.broker());
+    wait_for("the slave's topic copy", 20, || {
+        let (code, _, body) = remoting_request(&s1.broker(), 21, &[], b"");
+        code == 0 && String::from_utf8_lossy(&body).contains("\"HaBulk\"")
+    });
+    let f = sc.request(
+        11,
+        &[
+            ("consumerGroup", "HaBulkGroup".into()),
+            ("topic", "HaBulk".into()),
+            ("queueId", "0".into()),
+            ("queueOffset", "0".into()),
+            ("maxMsgNums", "32".into()),
+            ("sysFlag", "4".into()),
+            ("commitOffset", "0".into()),
+            ("suspendTimeoutMillis", "0".into()),
+            ("subscription", "*".into()),
+            ("subVersion", "0".into()),
+        ],
+        b"",
+    );
+    assert_eq!((f.code, f.remark.as_str()), (20, "OFFSET_TOO_SMALL"));
+    assert_eq!(
+        (
+            f.ext_i64("nextBeginOffset"),
+            f.ext_i64("minOffset"),
+            f.ext_i64("maxOffset"),
+            f.ext_i64("suggestWhichBrokerId")
+        ),
+        (0, min, 1900, 0)
+    );
     assert_same_bytes(&m, &s1);
     assert_same_bytes(&m, &s2);
     // New sends reach both.
@@ -502,4 +556,73 @@ fn a_slave_restarted_as_master_continues_delay_levels_offsets_and_transactions()
     assert_eq!(wire::query_offset(&mut nc, "FoGroup", topic, 0), (0, 1));
     // The route names the new master as broker 0.
     assert_eq!(broker_addrs(&ns, topic)["0"], s.broker());
+}
+
+/// `suggestWhichBrokerId` as PullMessageProcessor sets it with `slaveReadEnable`: a
+/// consumer further behind than `accessMessageInMemoryMaxRatio` of memory is sent to the
+/// group's `whichBrokerWhenConsumeSlowly` (1), one that keeps up to the group's `brokerId`
+/// (0) — on the master and on the slave alike; without slave reads, always 0.
+#[test]
+fn pulls_suggest_the_slave_when_behind_and_the_master_when_caught_up() {
+    let ns = Namesrv::start();
+    // Ratio 0: any lag counts as too far behind.
+    let m = master(
+        &ns,
+        "brokerRole=ASYNC_MASTER",
+        &["slaveReadEnable=true", "accessMessageInMemoryMaxRatio=0"],
+    );
+    let s_keeping_up = slave(&ns, "brokerId=1", &["slaveReadEnable=true"]);
+    let s_no_reads = slave(&ns, "brokerId=2", &[]);
+    wait_slaves(&m, 2);
+    create_topic(&m.broker(), "SuggestTopic", 1);
+    let mut c = Conn::connect(&m.broker());
+    for i in 0..3 {
+        assert_eq!(
+            wire::send(
+                &mut c,
+                "P",
+                "SuggestTopic",
+                0,
+                0,
+                "",
+                format!("s-{i}").as_bytes()
+            )
+            .code,
+            0
+        );
+    }
+    let suggest = |broker: &str| -> (i64, i64) {
+        let mut c = Conn::connect(broker);
+        let f = c.request(
+            11,
+            &[
+                ("consumerGroup", "SuggestGroup".into()),
+                ("topic", "SuggestTopic".into()),
+                ("queueId", "0".into()),
+                ("queueOffset", "0".into()),
+                ("maxMsgNums", "1".into()),
+                ("sysFlag", "4".into()),
+                ("commitOffset", "0".into()),
+                ("suspendTimeoutMillis", "0".into()),
+                ("subscription", "*".into()),
+                ("subVersion", "0".into()),
+            ],
+            b"",
+        );
+        (f.code, f.ext_i64("suggestWhichBrokerId"))
+    };
+    assert_eq!(
+        suggest(&m.broker()),
+        (0, 1),
+        "the master sends a lagging consumer to broker 1"
+    );
+    for s in [&s_keeping_up, &s_no_reads] {
+        wait_for("the slave's copy", 20, || suggest(&s.broker()).0 == 0);
+    }
+    assert_eq!(
+        suggest(&s_keeping_up.broker()),
+        (0, 0),
+        "a slave sends it back to the master"
+    );
+    assert_eq!(suggest(&s_no_reads.broker()), (0, 0));
 }
