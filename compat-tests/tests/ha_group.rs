@@ -626,3 +626,44 @@ fn pulls_suggest_the_slave_when_behind_and_the_master_when_caught_up() {
     );
     assert_eq!(suggest(&s_no_reads.broker()), (0, 0));
 }
+
+/// The HA port taken by another process: a SYNC_MASTER does not start (it could not
+/// acknowledge anything), as a Java broker does not; an ASYNC_MASTER serves on and opens
+/// the port once it is free, and its slave then connects.
+#[test]
+fn a_taken_ha_port_stops_a_sync_master_but_not_an_async_one() {
+    let ns = Namesrv::start();
+    let taken = std::net::TcpListener::bind("0.0.0.0:0").expect("bind");
+    let ha_port = format!("haListenPort={}", taken.local_addr().expect("addr").port());
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let conf = dir.path().join("broker.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "brokerName=broker-x\nbrokerRole=SYNC_MASTER\nlistenPort={}\nnamesrvAddr={}\nstorePathRootDir={}\n{ha_port}\n",
+            rmqd_compat_tests::free_broker_port(),
+            ns.addr(),
+            dir.path().join("store").display()
+        ),
+    )
+    .expect("conf");
+    let out = std::process::Command::new(rmqd_compat_tests::rmqd_bin())
+        .args(["broker", "-c", conf.to_str().expect("path")])
+        .env("HOME", dir.path())
+        .output()
+        .expect("run rmqd");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("HA port"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let m = master(&ns, "brokerRole=ASYNC_MASTER", &[&ha_port]);
+    create_topic(&m.broker(), "PortTopic", 1);
+    let _s = slave(&ns, "brokerId=1", &[]);
+    assert_eq!(m.runtime_i64("haSlaveConnections"), 0);
+    drop(taken);
+    wait_slaves(&m, 1);
+}

@@ -74,9 +74,22 @@ impl Broker {
             .role()
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
         let ha_port = config.effective_ha_listen_port();
-        let ha_listener = TcpListener::bind(("0.0.0.0", ha_port))
-            .await
-            .map_err(|e| std::io::Error::new(e.kind(), format!("HA port {ha_port}: {e}")))?;
+        let ha_listener = match TcpListener::bind(("0.0.0.0", ha_port)).await {
+            Ok(l) => Some(l),
+            // A SYNC_MASTER cannot acknowledge anything without its slaves: it does not
+            // start, as a Java broker does not. Others serve on and keep trying the port
+            // (a lone ASYNC_MASTER never needed it before it had slaves).
+            Err(e) if role == rmqd_store::config::BrokerRole::SyncMaster => {
+                return Err(std::io::Error::new(
+                    e.kind(),
+                    format!("HA port {ha_port}: {e}"),
+                ))
+            }
+            Err(e) => {
+                tracing::error!(port = ha_port, error = %e, "HA port unavailable; retrying in the background, no slave can connect meanwhile");
+                None
+            }
+        };
 
         let store_host: SocketAddr = format!("{}:{}", config.broker_ip1, config.listen_port)
             .parse()
@@ -204,7 +217,7 @@ impl Broker {
                 move || transaction::run_checker(c.clone(), s.clone()),
             ));
         }
-        tasks.extend(ha::start(&ctx, ha_listener, &shutdown, &restarts));
+        tasks.extend(ha::start(&ctx, ha_listener, ha_port, &shutdown, &restarts));
         {
             let (c, s) = (ctx.clone(), shutdown.clone());
             tasks.push(supervise::supervised(

@@ -20,7 +20,7 @@ use super::HaConfig;
 /// Accepts slaves until shutdown; each connection lives in its own task.
 pub async fn accept(
     store: Arc<MessageStore>,
-    listener: Arc<TcpListener>,
+    listener: &TcpListener,
     cfg: HaConfig,
     shutdown: CancellationToken,
 ) {

@@ -125,18 +125,45 @@ impl HaState {
     }
 }
 
+/// The HA listener, bound now or retried every 5 s until it can be (None at shutdown).
+async fn bind_until_bound<'a>(
+    cell: &'a tokio::sync::OnceCell<TcpListener>,
+    port: u16,
+    shutdown: &CancellationToken,
+) -> Option<&'a TcpListener> {
+    loop {
+        if let Some(l) = cell.get() {
+            return Some(l);
+        }
+        match TcpListener::bind(("0.0.0.0", port)).await {
+            Ok(l) => {
+                tracing::info!(port, "HA port listening");
+                let _ = cell.set(l);
+            }
+            Err(e) => {
+                tracing::debug!(port, error = %e, "HA port still unavailable");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return None,
+                    _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+                }
+            }
+        }
+    }
+}
+
 /// Starts the HA services of this broker's role, each supervised: the HA port (every
 /// role, as Java opens it; a slave restarted as master serves its slaves at once), and
 /// for a slave the HA client and the config copy.
 pub fn start(
     ctx: &Arc<BrokerContext>,
-    listener: TcpListener,
+    listener: Option<TcpListener>,
+    port: u16,
     shutdown: &CancellationToken,
     restarts: &Arc<Restarts>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let cfg = HaConfig::from_broker(&ctx.config);
     let pause = Duration::from_secs(1);
-    let listener = Arc::new(listener);
+    let listener = Arc::new(tokio::sync::OnceCell::new_with(listener));
     let mut tasks = Vec::new();
     {
         let (store, cfg, s, l) = (
@@ -150,7 +177,15 @@ pub fn start(
             shutdown.clone(),
             pause,
             restarts.clone(),
-            move || master::accept(store.clone(), l.clone(), cfg.clone(), s.clone()),
+            move || {
+                let (store, cfg, s, l) = (store.clone(), cfg.clone(), s.clone(), l.clone());
+                async move {
+                    let Some(listener) = bind_until_bound(&l, port, &s).await else {
+                        return;
+                    };
+                    master::accept(store, listener, cfg, s).await
+                }
+            },
         ));
     }
     if ctx.ha.role.is_slave() {
