@@ -2,8 +2,8 @@
 //! processes, one name server): every SEND_OK they get is on the slave already; with the
 //! slave gone the broker answers SLAVE_NOT_AVAILABLE (the message stored), which ali-ons
 //! and the Rust client report as Java's client does and both C++ clients retry on other
-//! queues; with the master killed (-9) their push consumers read everything from the
-//! slave and commit their progress there; when the master returns, new messages reach
+//! queues; with the master killed (-9) their push consumers (and the C++ clients' pull
+//! consumers) read everything from the slave and commit their progress there; when the master returns, new messages reach
 //! them and their offsets end up on the master, nothing lost.
 
 use std::time::{Duration, Instant};
@@ -201,6 +201,45 @@ fn real_clients_on_a_sync_master_group_and_on_its_slave_when_the_master_dies() {
             (*c, spawn_driver(*c, &args, home.path()))
         })
         .collect();
+    // …and so do pull consumers (the C++ clients have one), from the first offset.
+    let pullers: Vec<_> = [Client::PyCpp1, Client::PyCpp2]
+        .iter()
+        .map(|c| {
+            let t = topic(*c);
+            let g = format!("HaPullGroup{t}");
+            let args = [
+                "pull",
+                "--namesrv",
+                &ns.addr(),
+                "--topic",
+                &t,
+                "--group",
+                &g,
+                "--expect",
+                "23",
+                "--timeout-secs",
+                "60",
+            ];
+            (*c, spawn_driver(*c, &args, home.path()))
+        })
+        .collect();
+    for (c, r) in pullers {
+        let run = r.finish(Duration::from_secs(90));
+        let mut bodies: Vec<String> = run
+            .messages()
+            .iter()
+            .filter_map(|l| l["body"].as_str().map(str::to_string))
+            .collect();
+        bodies.sort();
+        bodies.dedup();
+        assert_eq!(
+            bodies.len(),
+            23,
+            "{} pulled {bodies:?} from the slave\n{}",
+            c.name(),
+            run.stderr
+        );
+    }
     let committed = |broker: &str, c: Client| -> i64 {
         let mut conn = Conn::connect(broker);
         (0..2)
