@@ -8,6 +8,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::shared::Shared;
+use super::types::PutStatus;
 use crate::config::FlushDiskType;
 use crate::mapped_file::FileError;
 
@@ -93,4 +94,28 @@ fn msync(shared: &Shared, pending: bool) -> Result<i64, FileError> {
         super::faults::injected(arg)
     )));
     shared.commitlog.flush()
+}
+
+/// The SYNC_FLUSH wait: `None` once the flush covers `end`, else the status to answer.
+pub(crate) async fn wait_flushed(
+    mut flushed: tokio::sync::watch::Receiver<i64>,
+    mut poisoned: tokio::sync::watch::Receiver<bool>,
+    end: i64,
+    timeout: Duration,
+) -> Option<PutStatus> {
+    let wait = async {
+        let reached = tokio::select! {
+            biased;
+            r = flushed.wait_for(|f| *f >= end) => r.is_ok(),
+            // The flush that would cover this append failed (or the flusher died): it is
+            // not on disk and will not be.
+            _ = poisoned.wait_for(|p| *p) => false,
+        };
+        reached || *flushed.borrow() >= end
+    };
+    match tokio::time::timeout(timeout, wait).await {
+        Ok(true) => None,
+        Ok(false) => Some(PutStatus::ServiceNotAvailable),
+        Err(_) => Some(PutStatus::FlushDiskTimeout),
+    }
 }

@@ -45,7 +45,7 @@ use crate::record::MAX_PROPERTIES_LEN;
 use dispatcher::Phase;
 use recovery::Recovered;
 use services::Services;
-use shared::{now_ms, Shared};
+use shared::{now_ms, physical_memory, Shared};
 use writer::Job;
 
 pub struct MessageStore {
@@ -185,7 +185,7 @@ impl MessageStore {
             let end = result.phy_offset + result.wrote_bytes as i64;
             let flush = async {
                 match (flushed, poisoned) {
-                    (Some(f), Some(p)) => wait_flushed(f, p, end, timeout).await,
+                    (Some(f), Some(p)) => flusher::wait_flushed(f, p, end, timeout).await,
                     _ => None,
                 }
             };
@@ -221,68 +221,6 @@ impl MessageStore {
             }
             result
         })
-    }
-
-    /// Counts one slave connection until the link is dropped; acknowledgements go
-    /// through it (the broker's HA service, master side).
-    pub fn replica_attach(&self) -> ReplicaLink {
-        ReplicaLink::attach(&self.shared)
-    }
-
-    /// Slave connections and the highest offset one of them acknowledged.
-    pub fn replica_status(&self) -> (usize, i64) {
-        (
-            self.shared.replica.connections(),
-            self.shared.replica.acked(),
-        )
-    }
-
-    /// CommitLog bytes from `offset` up to the written end of its file, at most `max`
-    /// (what an HA transfer carries). `None` when nothing is there yet.
-    pub fn commitlog_data(&self, offset: i64, max: usize) -> Option<Bytes> {
-        self.shared.commitlog.data_from(offset, max)
-    }
-
-    /// Waits until the CommitLog reaches past `offset`, or `timeout` passes (an HA
-    /// connection with nothing to send). Returns whether it did.
-    pub async fn wait_appended(&self, offset: i64, timeout: Duration) -> bool {
-        let notified = self.shared.appended.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
-        if self.commitlog_max_offset() > offset {
-            return true;
-        }
-        let _ = tokio::time::timeout(timeout, notified).await;
-        self.commitlog_max_offset() > offset
-    }
-
-    /// Appends bytes a master replicated, verbatim, at `start` (SLAVE only): through the
-    /// single writer, then dispatched like any record. `start` is where the last append
-    /// left off ([`ReplicatedEnd::received`]), or the CommitLog end (a new connection; a
-    /// partly received record is then dropped). A size-0 append checks the offset and, on
-    /// an empty store, creates the first file at `start` (what a Java slave does with the
-    /// master's first heartbeat).
-    pub fn append_replicated(
-        &self,
-        start: i64,
-        data: Bytes,
-    ) -> impl std::future::Future<Output = Result<ReplicatedEnd, ReplicaAppendError>> + Send + 'static
-    {
-        let (reply, rx) = oneshot::channel();
-        let sent = self
-            .jobs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-            .map(|tx| tx.send(Job::Replicate { start, data, reply }).is_ok())
-            .unwrap_or(false);
-        async move {
-            if !sent {
-                return Err(ReplicaAppendError::Refused("store shut down"));
-            }
-            rx.await
-                .unwrap_or(Err(ReplicaAppendError::Refused("store shut down")))
-        }
     }
 
     /// Load shedding: refuses an append (and counts it as queued otherwise) when the
@@ -379,12 +317,6 @@ impl MessageStore {
     /// Everything here is served from the page cache, so never.
     pub fn is_offset_swapped_out(&self, _topic: &str, _queue_id: i32, _offset: i64) -> bool {
         false
-    }
-
-    /// The size of the CommitLog's files (a migrated store keeps the size it was
-    /// written with).
-    pub fn commitlog_file_size(&self) -> usize {
-        self.shared.commitlog.file_size()
     }
 
     pub fn commitlog_min_offset(&self) -> i64 {
@@ -677,45 +609,6 @@ impl MessageStore {
             }
         }
         tracing::info!("store shut down");
-    }
-}
-
-/// Physical memory in bytes (Java's `StoreUtil.TOTAL_PHYSICAL_MEMORY_SIZE`).
-fn physical_memory() -> u64 {
-    static MEM: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-    *MEM.get_or_init(|| {
-        // SAFETY: sysconf has no preconditions.
-        let (pages, size) = unsafe {
-            (
-                libc::sysconf(libc::_SC_PHYS_PAGES),
-                libc::sysconf(libc::_SC_PAGESIZE),
-            )
-        };
-        u64::try_from(pages).unwrap_or(0) * u64::try_from(size).unwrap_or(0)
-    })
-}
-
-/// The SYNC_FLUSH wait: `None` once the flush covers `end`, else the status to answer.
-async fn wait_flushed(
-    mut flushed: tokio::sync::watch::Receiver<i64>,
-    mut poisoned: tokio::sync::watch::Receiver<bool>,
-    end: i64,
-    timeout: Duration,
-) -> Option<PutStatus> {
-    let wait = async {
-        let reached = tokio::select! {
-            biased;
-            r = flushed.wait_for(|f| *f >= end) => r.is_ok(),
-            // The flush that would cover this append failed (or the flusher died): it is
-            // not on disk and will not be.
-            _ = poisoned.wait_for(|p| *p) => false,
-        };
-        reached || *flushed.borrow() >= end
-    };
-    match tokio::time::timeout(timeout, wait).await {
-        Ok(true) => None,
-        Ok(false) => Some(PutStatus::ServiceNotAvailable),
-        Err(_) => Some(PutStatus::FlushDiskTimeout),
     }
 }
 

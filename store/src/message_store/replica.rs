@@ -14,8 +14,13 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use bytes::Bytes;
+use tokio::sync::oneshot;
+
 use super::shared::Shared;
-use super::types::PutStatus;
+use super::types::{PutStatus, ReplicaAppendError, ReplicatedEnd};
+use super::writer::Job;
+use super::MessageStore;
 
 pub(crate) struct ReplicaState {
     /// `push2SlaveMaxOffset`: only grows, as in Java (a slave that reconnects behind it
@@ -113,6 +118,78 @@ pub(crate) async fn wait_for_slave(
         Ok(false) => Some(PutStatus::ServiceNotAvailable),
         Err(_) if *acked.borrow() >= end => None,
         Err(_) => Some(PutStatus::FlushSlaveTimeout),
+    }
+}
+
+/// The store's side of replication, for the broker's HA service (which owns the
+/// sockets).
+impl MessageStore {
+    /// Counts one slave connection until the link is dropped; acknowledgements go
+    /// through it (the broker's HA service, master side).
+    pub fn replica_attach(&self) -> ReplicaLink {
+        ReplicaLink::attach(&self.shared)
+    }
+
+    /// Slave connections and the highest offset one of them acknowledged.
+    pub fn replica_status(&self) -> (usize, i64) {
+        (
+            self.shared.replica.connections(),
+            self.shared.replica.acked(),
+        )
+    }
+
+    /// CommitLog bytes from `offset` up to the written end of its file, at most `max`
+    /// (what an HA transfer carries). `None` when nothing is there yet.
+    pub fn commitlog_data(&self, offset: i64, max: usize) -> Option<Bytes> {
+        self.shared.commitlog.data_from(offset, max)
+    }
+
+    /// Waits until the CommitLog reaches past `offset`, or `timeout` passes (an HA
+    /// connection with nothing to send). Returns whether it did.
+    pub async fn wait_appended(&self, offset: i64, timeout: Duration) -> bool {
+        let notified = self.shared.appended.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if self.commitlog_max_offset() > offset {
+            return true;
+        }
+        let _ = tokio::time::timeout(timeout, notified).await;
+        self.commitlog_max_offset() > offset
+    }
+
+    /// Appends bytes a master replicated, verbatim, at `start` (SLAVE only): through the
+    /// single writer, then dispatched like any record. `start` is where the last append
+    /// left off ([`ReplicatedEnd::received`]), or the CommitLog end (a new connection; a
+    /// partly received record is then dropped). A size-0 append checks the offset and, on
+    /// an empty store, creates the first file at `start` (what a Java slave does with the
+    /// master's first heartbeat).
+    pub fn append_replicated(
+        &self,
+        start: i64,
+        data: Bytes,
+    ) -> impl std::future::Future<Output = Result<ReplicatedEnd, ReplicaAppendError>> + Send + 'static
+    {
+        let (reply, rx) = oneshot::channel();
+        let sent = self
+            .jobs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|tx| tx.send(Job::Replicate { start, data, reply }).is_ok())
+            .unwrap_or(false);
+        async move {
+            if !sent {
+                return Err(ReplicaAppendError::Refused("store shut down"));
+            }
+            rx.await
+                .unwrap_or(Err(ReplicaAppendError::Refused("store shut down")))
+        }
+    }
+
+    /// The size of the CommitLog's files (a migrated store keeps the size it was
+    /// written with).
+    pub fn commitlog_file_size(&self) -> usize {
+        self.shared.commitlog.file_size()
     }
 }
 

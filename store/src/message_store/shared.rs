@@ -129,3 +129,18 @@ pub(crate) fn now_ms() -> i64 {
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
 }
+
+/// Physical memory in bytes (Java's `StoreUtil.TOTAL_PHYSICAL_MEMORY_SIZE`).
+pub(crate) fn physical_memory() -> u64 {
+    static MEM: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *MEM.get_or_init(|| {
+        // SAFETY: sysconf has no preconditions.
+        let (pages, size) = unsafe {
+            (
+                libc::sysconf(libc::_SC_PHYS_PAGES),
+                libc::sysconf(libc::_SC_PAGESIZE),
+            )
+        };
+        u64::try_from(pages).unwrap_or(0) * u64::try_from(size).unwrap_or(0)
+    })
+}
