@@ -15,6 +15,7 @@ mod master;
 mod slave;
 mod sync;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -57,7 +58,7 @@ pub struct HaState {
     ha_master: watch::Sender<Option<String>>,
     fixed_ha_master: bool,
     /// Slave: whether the HA client is connected now.
-    connected: std::sync::atomic::AtomicBool,
+    connected: AtomicBool,
 }
 
 impl HaState {
@@ -116,12 +117,11 @@ impl HaState {
     }
 
     pub fn is_connected(&self) -> bool {
-        self.connected.load(std::sync::atomic::Ordering::Relaxed)
+        self.connected.load(Ordering::Relaxed)
     }
 
     fn set_connected(&self, c: bool) {
-        self.connected
-            .store(c, std::sync::atomic::Ordering::Relaxed);
+        self.connected.store(c, Ordering::Relaxed);
     }
 }
 
