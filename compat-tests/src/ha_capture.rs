@@ -206,6 +206,33 @@ impl HaSlave {
         Some((start, body))
     }
 
+    /// Whether the master closed the connection within `timeout` (anything it sends
+    /// meanwhile is read and dropped).
+    pub fn closed(&mut self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut buf = [0u8; 4096];
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            self.s.set_read_timeout(Some(left)).expect("timeout");
+            match self.s.read(&mut buf) {
+                Ok(0) => return true,
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return false
+                }
+                Err(_) => return true,
+            }
+        }
+    }
+
     /// Transfers until one ends at `end` (heartbeats included), within `timeout`.
     pub fn until(&mut self, end: i64, timeout: Duration) -> Vec<(i64, Vec<u8>)> {
         let deadline = Instant::now() + timeout;
@@ -272,6 +299,32 @@ impl HaMaster {
         let v = i64::from_be_bytes(self.buf[..8].try_into().expect("8"));
         self.buf.drain(..8);
         Some(v)
+    }
+
+    /// Whether the slave closed the connection within `timeout` (reports are dropped).
+    pub fn closed(&mut self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            self.s.set_read_timeout(Some(left)).expect("timeout");
+            let mut chunk = [0u8; 64];
+            match self.s.read(&mut chunk) {
+                Ok(0) => return true,
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return false
+                }
+                Err(_) => return true,
+            }
+        }
     }
 
     /// Reports until one is `offset` (the slave repeats its last on every heartbeat).

@@ -119,6 +119,15 @@ fn the_captured_slave_reports_get_the_java_masters_transfers() {
     assert_eq!(s.next(Duration::from_secs(5)), Some((6078, Vec::new())));
     drop(s);
 
+    // A slave reporting more than this master has (its CommitLog is not a copy of this
+    // one) is disconnected, not streamed into.
+    let mut s = HaSlave::connect(&m.ha_addr());
+    s.report(7000);
+    assert!(
+        s.closed(Duration::from_secs(10)),
+        "a diverged slave was kept"
+    );
+
     // An empty slave against a one-file master: from 0, everything in one transfer.
     let mut s = HaSlave::connect(&m.ha_addr());
     s.report(0);

@@ -151,6 +151,18 @@ fn an_rmqd_slave_fed_the_java_masters_stream_holds_its_bytes_and_serves_its_mess
         }
     }
 
+    // A master whose offsets do not match: the slave closes, as Java's does ("master
+    // pushed offset not equal the max phy offset in slave"), writes nothing, and dials
+    // again reporting its end.
+    m.send(9_999, b"garbage");
+    assert!(
+        m.closed(Duration::from_secs(10)),
+        "the slave kept a mismatched stream"
+    );
+    let (s, _) = ha.accept().expect("the slave dials again");
+    let mut m = HaMaster::new(s);
+    assert_eq!(m.report(Duration::from_secs(10)), Some(6078));
+
     // The Java master's CommitLog bytes, and nothing after them.
     let head = ha_capture::master_commitlog_head();
     assert_eq!(slave.runtime_i64("commitLogMaxOffset"), head.len() as i64);

@@ -31,6 +31,10 @@ enum End {
 
 pub async fn run(ctx: Arc<BrokerContext>, cfg: HaConfig, shutdown: CancellationToken) {
     let mut addr_rx = ctx.ha.ha_master.subscribe();
+    // Connections the master ended at once, in a row: each waits twice as long before
+    // the next dial, up to the reconnect pause, so a master that refuses this slave (its
+    // CommitLog is ahead) is not dialled five times a second.
+    let mut short_sessions = 0u32;
     loop {
         let addr = addr_rx.borrow_and_update().clone();
         let Some(addr) = addr else {
@@ -41,10 +45,16 @@ pub async fn run(ctx: Arc<BrokerContext>, cfg: HaConfig, shutdown: CancellationT
             }
             continue;
         };
+        let began = Instant::now();
         let end = tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = addr_rx.changed() => End::Closed("the master's HA address changed".into()),
             end = session(&ctx, &addr, &cfg) => end,
+        };
+        short_sessions = if began.elapsed() < Duration::from_secs(1) {
+            short_sessions.saturating_add(1)
+        } else {
+            0
         };
         ctx.ha.set_connected(false);
         let pause = match end {
@@ -56,7 +66,8 @@ pub async fn run(ctx: Arc<BrokerContext>, cfg: HaConfig, shutdown: CancellationT
                 tracing::warn!(master = %addr, reason = %why, "HA connection to the master closed");
                 // Java dials again at once; a short pause keeps a master that closes
                 // every connection from turning this into a busy loop.
-                Duration::from_millis(200)
+                (Duration::from_millis(200) * 2u32.saturating_pow(short_sessions.saturating_sub(1)))
+                    .min(RECONNECT_PAUSE)
             }
         };
         tokio::select! {
