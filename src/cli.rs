@@ -229,9 +229,10 @@ async fn start_namesrv(
 }
 
 async fn start_broker(
-    cfg: BrokerConfig,
+    mut cfg: BrokerConfig,
     shutdown: &CancellationToken,
 ) -> Result<Broker, StartError> {
+    cfg.settle_role()?;
     let port = cfg.listen_port;
     Broker::start(cfg, shutdown.clone())
         .await

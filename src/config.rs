@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use rmqd_store::config::{parse_delay_levels, FlushDiskType, StoreConfig};
+use rmqd_store::config::{parse_delay_levels, BrokerRole, FlushDiskType, StoreConfig};
 use thiserror::Error;
 
 pub fn home_dir() -> Option<PathBuf> {
@@ -166,12 +166,13 @@ broker_config! {
     broker_id: i64 = 0 => "brokerId",
     /// `brokerIP1`: the address registered with name servers
     broker_ip1: String = "127.0.0.1".into() => "brokerIP1",
-    /// `brokerIP2`: the HA address
-    broker_ip2: String = "127.0.0.1".into() => "brokerIP2",
+    /// `brokerIP2`: the address of the HA port a master registers (empty: `brokerIP1`)
+    broker_ip2: String = String::new() => "brokerIP2",
     /// `listenPort`; the VIP channel listens on `listenPort - 2`
     listen_port: u16 = 10911 => "listenPort",
-    /// `haListenPort`
-    ha_listen_port: u16 = 10912 => "haListenPort",
+    /// `haListenPort`: the replication port (0: `listenPort + 1`, which Java 4.9's
+    /// BrokerStartup always uses)
+    ha_listen_port: u16 = 0 => "haListenPort",
     /// `namesrvAddr`: `;`-separated `host:port` list
     namesrv_addr: String = std::env::var("NAMESRV_ADDR").unwrap_or_default() => "namesrvAddr",
     /// `storePathRootDir`
@@ -329,6 +330,25 @@ broker_config! {
     /// rmqd only: shifts the revive clock (ms), so tests can bring a long invisible time
     /// due at once. Leave at 0 in production.
     pop_clock_offset_millis: i64 = 0 => "popClockOffsetMillis",
+    /// `haMasterAddress`: a slave's fixed `host:haPort` of its master; empty: the
+    /// `haServerAddr` of each registration response
+    ha_master_address: String = String::new() => "haMasterAddress",
+    /// `haSendHeartbeatInterval` (ms): slave reports and master heartbeats when idle
+    ha_send_heartbeat_interval: u64 = 5_000 => "haSendHeartbeatInterval",
+    /// `haHousekeepingInterval` (ms): an HA connection silent this long is closed
+    ha_housekeeping_interval: u64 = 20_000 => "haHousekeepingInterval",
+    /// `haTransferBatchSize`: the most CommitLog bytes in one transfer
+    ha_transfer_batch_size: u64 = 32_768 => "haTransferBatchSize",
+    /// `haSlaveFallbehindMax`: a slave further behind is not available to SYNC_MASTER sends
+    ha_slave_fallbehind_max: i64 = 268_435_456 => "haSlaveFallbehindMax",
+    /// `slaveTimeout` (ms): how long a SYNC_MASTER send waits for its slave
+    slave_timeout: u64 = 3_000 => "slaveTimeout",
+    /// `slaveReadEnable`: masters send lagging consumers to a slave
+    slave_read_enable: bool = false => "slaveReadEnable",
+    /// `offsetCheckInSlave`: a slave corrects consumers' bad pull offsets
+    offset_check_in_slave: bool = false => "offsetCheckInSlave",
+    /// `accessMessageInMemoryMaxRatio` (percent of memory): lag beyond it suggests a slave
+    access_message_in_memory_max_ratio: i32 = 40 => "accessMessageInMemoryMaxRatio",
 }
 
 impl BrokerConfig {
@@ -412,7 +432,39 @@ impl BrokerConfig {
         c.send_queue_capacity = self.send_thread_pool_queue_capacity as usize;
         c.os_page_cache_busy_timeout =
             Duration::from_millis(self.os_page_cache_busy_time_out_mills);
+        c.broker_role = self.role()?;
+        c.slave_timeout = Duration::from_millis(self.slave_timeout);
+        c.ha_slave_fallbehind_max = self.ha_slave_fallbehind_max;
+        c.offset_check_in_slave = self.offset_check_in_slave;
+        c.access_message_in_memory_max_ratio =
+            self.access_message_in_memory_max_ratio.clamp(0, 100) as u32;
         Ok(c)
+    }
+
+    /// `brokerRole` as the store knows it.
+    pub fn role(&self) -> Result<BrokerRole, ConfigError> {
+        BrokerRole::parse(&self.broker_role).ok_or_else(|| ConfigError::Invalid {
+            key: "brokerRole".into(),
+            value: self.broker_role.clone(),
+            kind: "ASYNC_MASTER, SYNC_MASTER or SLAVE",
+        })
+    }
+
+    /// What `BrokerStartup` settles before the broker starts: a master's id is 0, a
+    /// slave's must be above 0.
+    pub fn settle_role(&mut self) -> Result<(), ConfigError> {
+        if self.role()?.is_slave() {
+            if self.broker_id <= 0 {
+                return Err(ConfigError::Invalid {
+                    key: "brokerId".into(),
+                    value: self.broker_id.to_string(),
+                    kind: "id above 0 (Slave's brokerId must be > 0)",
+                });
+            }
+        } else {
+            self.broker_id = 0;
+        }
+        Ok(())
     }
 
     pub fn broker_addr(&self) -> String {
@@ -420,7 +472,19 @@ impl BrokerConfig {
     }
 
     pub fn ha_server_addr(&self) -> String {
-        format!("{}:{}", self.broker_ip2, self.ha_listen_port)
+        let ip = if self.broker_ip2.is_empty() {
+            &self.broker_ip1
+        } else {
+            &self.broker_ip2
+        };
+        format!("{ip}:{}", self.effective_ha_listen_port())
+    }
+
+    pub fn effective_ha_listen_port(&self) -> u16 {
+        match self.ha_listen_port {
+            0 => self.listen_port.saturating_add(1),
+            p => p,
+        }
     }
 
     pub fn namesrv_addrs(&self) -> Vec<String> {
@@ -455,6 +519,33 @@ mod tests {
             .entries()
             .iter()
             .any(|(k, v)| *k == "listenPort" && v == "20911"));
+    }
+
+    #[test]
+    fn roles_settle_as_java_settles_them() {
+        let mut cfg = BrokerConfig::default();
+        cfg.apply("brokerRole=SYNC_MASTER\nbrokerId=3\nlistenPort=20911")
+            .unwrap();
+        cfg.settle_role().unwrap();
+        assert_eq!(cfg.broker_id, 0, "a master is broker 0");
+        assert_eq!(cfg.effective_ha_listen_port(), 20912);
+        assert_eq!(cfg.ha_server_addr(), "127.0.0.1:20912");
+        let mut slave = BrokerConfig::default();
+        slave.apply("brokerRole=SLAVE\nbrokerId=0").unwrap();
+        assert!(slave.settle_role().is_err(), "Slave's brokerId must be > 0");
+        slave
+            .apply("brokerId=1\nhaListenPort=30912\nbrokerIP2=10.0.0.9")
+            .unwrap();
+        slave.settle_role().unwrap();
+        assert_eq!(slave.ha_server_addr(), "10.0.0.9:30912");
+        assert!(slave
+            .store_config("127.0.0.1:1".parse().unwrap())
+            .unwrap()
+            .broker_role
+            .is_slave());
+        let mut bad = BrokerConfig::default();
+        bad.apply("brokerRole=MASTER").unwrap();
+        assert!(bad.settle_role().is_err());
     }
 
     #[test]

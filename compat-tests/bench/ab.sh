@@ -61,6 +61,7 @@ run() { # $1 label, $2 binary, $3 round
     echo "namesrvAddr=127.0.0.1:$ns"
     echo "storePathRootDir=$d/store"
     echo "flushDiskType=$FLUSH"
+    echo "grpcServerPort=0"
     tr ';' '\n' <<<"$EXTRA_CONF"
   } >"$d/broker.conf"
   RMQD_LOG=warn "$2" standalone -c "$d/broker.conf" --namesrv-listen "127.0.0.1:$ns" 2>"$d/log" &

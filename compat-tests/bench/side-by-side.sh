@@ -55,6 +55,7 @@ storePathCommitLog=$1/commitlog
 flushDiskType=$FLUSH
 brokerRole=ASYNC_MASTER
 autoCreateTopicEnable=true
+grpcServerPort=0
 EOF
 }
 

@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod fault_proxy;
+pub mod ha_capture;
 pub mod wire;
 
 pub fn repo_dir() -> PathBuf {
@@ -39,18 +41,32 @@ pub fn free_port() -> u16 {
         .expect("free port")
 }
 
-/// A free port p such that p - 2 (the VIP channel) is free too.
-fn free_broker_port() -> u16 {
+/// A free port p such that p - 2 (the VIP channel) and p + 1 (the HA port) are free too.
+pub fn free_broker_port() -> u16 {
     for _ in 0..100 {
         let p = free_port();
-        if p > 1026 && TcpListener::bind(("127.0.0.1", p - 2)).is_ok() {
+        if p > 1026
+            && p < u16::MAX
+            && TcpListener::bind(("127.0.0.1", p - 2)).is_ok()
+            && TcpListener::bind(("127.0.0.1", p + 1)).is_ok()
+        {
             return p;
         }
     }
     free_port()
 }
 
-/// A running `rmqd standalone` (name server + broker) on free ports with its own store.
+/// How an [`Rmqd`] runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// `rmqd standalone`: its own name server and a broker.
+    Standalone,
+    /// `rmqd broker`: a broker registering with a name server of its own process.
+    Broker,
+}
+
+/// A running `rmqd standalone` (name server + broker), or `rmqd broker` alone, on free
+/// ports with its own store.
 pub struct Rmqd {
     child: Option<Child>,
     pub home: tempfile::TempDir,
@@ -59,6 +75,7 @@ pub struct Rmqd {
     /// The 5.x gRPC endpoint (`grpcServerPort`).
     pub grpc_port: u16,
     conf: PathBuf,
+    mode: Mode,
     /// Extra environment for the process (log settings, fault points).
     env: Vec<(String, String)>,
 }
@@ -93,6 +110,7 @@ impl Rmqd {
             broker_port,
             grpc_port,
             conf,
+            mode: Mode::Standalone,
             env: env
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -102,20 +120,69 @@ impl Rmqd {
         r
     }
 
+    /// Starts `rmqd broker` alone, registering with the name server at `namesrv`, with
+    /// `extra` broker.conf lines (a master and its slaves in tests: `brokerRole`,
+    /// `brokerId`…) and `env` for the process (`RMQD_FAILPOINTS`, say). Its HA port is
+    /// `broker_port + 1`, and that port and `broker_port - 2` were free.
+    pub fn start_broker(namesrv: &Namesrv, extra: &[&str], env: &[(&str, &str)]) -> Rmqd {
+        let home = tempfile::tempdir().expect("tempdir");
+        let broker_port = free_broker_port();
+        let grpc_port = free_port();
+        let conf = home.path().join("broker.conf");
+        let mut text = format!(
+            "brokerClusterName=DefaultCluster\nbrokerName=broker-a\nbrokerIP1=127.0.0.1\nlistenPort={broker_port}\n\
+             storePathRootDir={}\nnamesrvAddr={}\ngrpcServerPort={grpc_port}\n",
+            home.path().join("store").display(),
+            namesrv.addr()
+        );
+        for l in extra {
+            text.push_str(l);
+            text.push('\n');
+        }
+        std::fs::write(&conf, text).expect("write broker.conf");
+        let mut r = Rmqd {
+            child: None,
+            home,
+            namesrv_port: namesrv.port,
+            broker_port,
+            grpc_port,
+            conf,
+            mode: Mode::Broker,
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        };
+        r.spawn();
+        r
+    }
+
+    /// The HA port (`listenPort + 1` unless broker.conf says otherwise).
+    pub fn ha_addr(&self) -> String {
+        format!("127.0.0.1:{}", self.broker_port + 1)
+    }
+
     fn spawn(&mut self) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(self.home.path().join("rmqd.log"))
             .expect("log file");
-        let child = Command::new(rmqd_bin())
-            .args([
+        let mut cmd = Command::new(rmqd_bin());
+        match self.mode {
+            Mode::Standalone => cmd.args([
                 "standalone",
                 "-c",
                 self.conf.to_str().expect("path"),
                 "--namesrv-listen",
                 &format!("127.0.0.1:{}", self.namesrv_port),
-            ])
+            ]),
+            Mode::Broker => cmd.args(["broker", "-c", self.conf.to_str().expect("path")]),
+        };
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let child = cmd
             .env("HOME", self.home.path())
             .env("RMQD_LOG", "info")
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
@@ -130,6 +197,23 @@ impl Rmqd {
             });
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
+        if self.mode == Mode::Broker {
+            // Registered once the name server lists this broker's address.
+            let ns = self.namesrv();
+            let me = self.broker();
+            loop {
+                let (code, _, body) = remoting_request(&ns, 106, &[], b"");
+                if code == 0 && String::from_utf8_lossy(&body).contains(&me) {
+                    return;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "broker never registered; log:\n{}",
+                    self.log()
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
         for port in [self.namesrv_port, self.broker_port] {
             while TcpStream::connect(("127.0.0.1", port)).is_err() {
                 assert!(
@@ -202,6 +286,46 @@ impl Rmqd {
         }
     }
 
+    /// Sends a signal to the process (`STOP`, `CONT`): a frozen broker keeps its sockets
+    /// open but answers nothing, as a hung machine does.
+    pub fn signal(&self, sig: &str) {
+        if let Some(c) = &self.child {
+            let ok = Command::new("kill")
+                .args([&format!("-{sig}"), &c.id().to_string()])
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(ok, "kill -{sig} failed");
+        }
+    }
+
+    /// GET_BROKER_RUNTIME_INFO (28) as a map.
+    pub fn runtime_info(&self) -> serde_json::Map<String, Value> {
+        let (code, remark, body) = remoting_request(&self.broker(), 28, &[], b"");
+        assert_eq!(code, 0, "runtime info: {remark}");
+        let v: Value = serde_json::from_slice(&body).expect("runtime info JSON");
+        v["table"].as_object().cloned().unwrap_or_default()
+    }
+
+    /// One runtime-info figure as a number (-1 when absent).
+    pub fn runtime_i64(&self, key: &str) -> i64 {
+        self.runtime_info()
+            .get(key)
+            .and_then(Value::as_str)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(-1)
+    }
+
+    /// Adds broker.conf lines for the next start (later lines win): an operator's
+    /// fail-over edits `brokerId` and `brokerRole`, then restarts.
+    pub fn append_conf(&mut self, lines: &[&str]) {
+        let mut text = std::fs::read_to_string(&self.conf).expect("read broker.conf");
+        for l in lines {
+            text.push_str(l);
+            text.push('\n');
+        }
+        std::fs::write(&self.conf, text).expect("write broker.conf");
+    }
+
     /// Starts again on the same store and ports.
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "stop it first");
@@ -212,6 +336,57 @@ impl Rmqd {
 impl Drop for Rmqd {
     fn drop(&mut self) {
         self.kill9();
+    }
+}
+
+/// A running `rmqd namesrv` alone (brokers of a master/slave group register with it, and
+/// it outlives a master killed in a test).
+pub struct Namesrv {
+    child: Option<Child>,
+    pub port: u16,
+    home: tempfile::TempDir,
+}
+
+impl Namesrv {
+    pub fn start() -> Namesrv {
+        let home = tempfile::tempdir().expect("tempdir");
+        let port = free_port();
+        let log = std::fs::File::create(home.path().join("namesrv.log")).expect("log file");
+        let child = Command::new(rmqd_bin())
+            .args(["namesrv", "--listen", &format!("127.0.0.1:{port}")])
+            .env("HOME", home.path())
+            .env("RMQD_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", rmqd_bin().display()));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "name server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Namesrv {
+            child: Some(child),
+            port,
+            home,
+        }
+    }
+
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.home.path().join("namesrv.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Namesrv {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
     }
 }
 
@@ -524,6 +699,7 @@ impl Rmqd {
             broker_port,
             grpc_port,
             conf,
+            mode: Mode::Standalone,
             env: Vec::new(),
         };
         r.spawn();

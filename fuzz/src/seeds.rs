@@ -161,7 +161,54 @@ pub fn write(fixtures: &Path, out: &Path) -> Result<(usize, usize), SeedError> {
     store_seeds(&mut c, &store, &fixtures.join("java-store-v1-crash"))?;
     index_seeds(&mut c, &store.join("index"))?;
     timer_seeds(&mut c)?;
+    ha_seeds(&mut c, &fixtures.join("ha/java-4.9.8/ha-stream-raw.jsonl"))?;
     c.write(out)
+}
+
+/// The captured Java master ⇄ slave stream of the first HA connection (the one recorded
+/// in full): the master's bytes as read, the slave's reports, and the transfer bodies as
+/// the slave's record splitter sees them (the 4-byte prefix: offset 0, 1 MiB files cut
+/// to 16 bits, so the fuzzer explores file ends too).
+fn ha_seeds(c: &mut Corpus, raw: &Path) -> Result<(), SeedError> {
+    let text = String::from_utf8_lossy(&read(raw)?).into_owned();
+    let (mut s2c, mut c2s) = (Vec::new(), Vec::new());
+    for line in text.lines() {
+        let Ok(v) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        if v["conn"].as_i64() != Some(2) {
+            continue;
+        }
+        let Some(bytes) = v["bytes_hex"].as_str().and_then(unhex) else {
+            continue;
+        };
+        match v["dir"].as_str() {
+            Some("s2c") => s2c.extend_from_slice(&bytes),
+            Some("c2s") => c2s.extend_from_slice(&bytes),
+            _ => {}
+        }
+    }
+    for (i, chunk) in [1u8, 7, 200].into_iter().enumerate() {
+        let mut seed = vec![chunk];
+        seed.extend_from_slice(&s2c[..s2c.len().min(MAX_BODY * 2)]);
+        c.add("ha_stream", format!("master-{i}"), seed);
+    }
+    let mut reports = vec![3u8];
+    reports.extend_from_slice(&c2s[..c2s.len().min(256)]);
+    c.add("ha_stream", "slave-reports", reports);
+    // Transfer bodies: the stream with its 12-byte headers taken out.
+    let mut bodies = vec![0u8, 0, 0xff, 0xff];
+    let mut at = 0usize;
+    while let Some(h) = s2c.get(at..at + 12) {
+        let size = i32::from_be_bytes([h[8], h[9], h[10], h[11]]).max(0) as usize;
+        if let Some(b) = s2c.get(at + 12..at + 12 + size) {
+            bodies.extend_from_slice(b);
+        }
+        at += 12 + size;
+    }
+    bodies.truncate(MAX_BODY * 2);
+    c.add("replica_records", "java-master-bodies", bodies);
+    Ok(())
 }
 
 fn wire_seeds(c: &mut Corpus, frames: &[Captured]) {

@@ -12,6 +12,7 @@ pub mod command;
 pub mod custom_header;
 pub mod ext_fields;
 pub mod frame;
+pub mod ha;
 pub mod header;
 pub mod headers;
 pub mod language;

@@ -15,10 +15,21 @@ use super::context::{now_ms, BrokerContext, Outcome, Refusal};
 use super::groups::GroupConfig;
 use super::topics::validate_topic;
 
+/// `validateSlave`: topics and groups are changed on the master, which the slaves copy.
+fn refuse_on_slave(ctx: &BrokerContext) -> Outcome<()> {
+    if ctx.ha.role.is_slave() {
+        return Err(Refusal::system(
+            "Can't modify topic or subscription group from slave broker, please execute it from master broker.",
+        ));
+    }
+    Ok(())
+}
+
 pub fn update_and_create_topic(
     ctx: &Arc<BrokerContext>,
     req: &RemotingCommand,
 ) -> Outcome<RemotingCommand> {
+    refuse_on_slave(ctx)?;
     let h: CreateTopicRequestHeader = req.decode_header()?;
     validate_topic(&h.topic, &ctx.config.broker_cluster_name)?;
     if super::topics::is_system_topic(&h.topic) {
@@ -80,6 +91,7 @@ fn topic_attributes(
 }
 
 pub fn delete_topic(ctx: &Arc<BrokerContext>, req: &RemotingCommand) -> Outcome<RemotingCommand> {
+    refuse_on_slave(ctx)?;
     let h: TopicOnlyHeader = req.decode_header()?;
     ctx.topics().remove(&h.topic, now_ms());
     ctx.persist_topics();
@@ -111,6 +123,7 @@ pub fn system_topic_list(ctx: &BrokerContext, req: &RemotingCommand) -> Outcome<
 }
 
 pub fn update_group(ctx: &BrokerContext, req: &RemotingCommand) -> Outcome<RemotingCommand> {
+    refuse_on_slave(ctx)?;
     let cfg: GroupConfig = serde_json::from_slice(&req.body)
         .map_err(|e| Refusal::system(format!("bad subscription group body: {e}")))?;
     if cfg.group_name.is_empty() {
@@ -122,6 +135,7 @@ pub fn update_group(ctx: &BrokerContext, req: &RemotingCommand) -> Outcome<Remot
 }
 
 pub fn delete_group(ctx: &BrokerContext, req: &RemotingCommand) -> Outcome<RemotingCommand> {
+    refuse_on_slave(ctx)?;
     let h: DeleteSubscriptionGroupRequestHeader = req.decode_header()?;
     ctx.groups.delete(&h.group_name);
     ctx.persist_groups();
@@ -137,7 +151,7 @@ struct GroupWrapper {
 
 pub fn all_groups(ctx: &BrokerContext, req: &RemotingCommand) -> Outcome<RemotingCommand> {
     let body = to_json(&GroupWrapper {
-        data_version: Default::default(),
+        data_version: ctx.groups.data_version(),
         subscription_group_table: ctx.groups.snapshot(),
     });
     Ok(RemotingCommand::success(req).with_body(body))

@@ -42,6 +42,8 @@ pub struct BrokerContext {
     pub grpc_producers: super::grpc_producers::GrpcProducers,
     /// 5.x gRPC client sessions (settings, telemetry streams).
     pub grpc_clients: Arc<crate::grpc::GrpcClients>,
+    /// The broker's role in its master/slave group and what a slave knows of its master.
+    pub ha: Arc<super::ha::HaState>,
 }
 
 impl BrokerContext {
@@ -104,7 +106,8 @@ impl BrokerContext {
 
     /// Writes `config/subscriptionGroup.json`.
     pub fn persist_groups(&self) {
-        self.files.save_groups(|| self.groups.snapshot());
+        self.files
+            .save_groups(|| (self.groups.data_version(), self.groups.snapshot()));
     }
 
     /// Creates a broker-internal topic on first use (perm 6). `persist` says whether it

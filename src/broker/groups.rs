@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
+use rmqd_remoting::body::topic::DataVersion;
 use serde::{Deserialize, Serialize};
 
 /// `SubscriptionGroupConfig` with Java's defaults; unknown (5.x) properties are kept so a
@@ -41,20 +42,23 @@ impl Default for GroupConfig {
     }
 }
 
-/// Groups every Java broker knows from the start (`MixAll` system groups).
+/// Groups every Java 4.9 broker knows from the start (`SubscriptionGroupManager.init`).
 const SYSTEM_GROUPS: [&str; 7] = [
     "TOOLS_CONSUMER",
     "FILTERSRV_CONSUMER",
-    "__MONITOR_CONSUMER",
-    "CLIENT_INNER_PRODUCER",
-    "SELF_TEST_P_GROUP",
     "SELF_TEST_C_GROUP",
+    "CID_ONS-HTTP-PROXY",
+    "CID_ONSAPI_PULL",
+    "CID_ONSAPI_PERMISSION",
     "CID_ONSAPI_OWNER",
 ];
 
 pub struct Groups {
     table: Mutex<BTreeMap<String, GroupConfig>>,
     auto_create: bool,
+    /// Bumped on every change (`SubscriptionGroupManager.dataVersion`): a slave copies
+    /// the master's table only when it differs.
+    version: Mutex<DataVersion>,
 }
 
 impl Groups {
@@ -69,7 +73,54 @@ impl Groups {
         Groups {
             table: Mutex::new(table),
             auto_create,
+            version: Mutex::new(DataVersion {
+                timestamp: super::context::now_ms(),
+                ..Default::default()
+            }),
         }
+    }
+
+    /// Like [`Groups::new`], keeping the data version loaded with the table.
+    pub fn with_version(
+        auto_create: bool,
+        loaded: BTreeMap<String, GroupConfig>,
+        version: Option<DataVersion>,
+    ) -> Self {
+        let g = Self::new(auto_create, loaded);
+        if let Some(v) = version {
+            *g.version_lock() = v;
+        }
+        g
+    }
+
+    fn version_lock(&self) -> std::sync::MutexGuard<'_, DataVersion> {
+        self.version.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn bump(&self) {
+        let mut v = self.version_lock();
+        v.counter += 1;
+        v.timestamp = super::context::now_ms();
+    }
+
+    pub fn data_version(&self) -> DataVersion {
+        self.version_lock().clone()
+    }
+
+    /// A slave's copy of its master's groups (`syncSubscriptionGroupConfig`): the whole
+    /// table and its version, only when the version differs. Returns whether taken.
+    pub fn replace_from_master(
+        &self,
+        version: DataVersion,
+        table: BTreeMap<String, GroupConfig>,
+    ) -> bool {
+        let mut v = self.version_lock();
+        if *v == version {
+            return false;
+        }
+        *self.lock() = table;
+        *v = version;
+        true
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, GroupConfig>> {
@@ -91,6 +142,8 @@ impl Groups {
             ..Default::default()
         };
         t.insert(group.to_owned(), g.clone());
+        drop(t);
+        self.bump();
         tracing::info!(group, "auto-created subscription group");
         (Some(g), true)
     }
@@ -101,10 +154,15 @@ impl Groups {
 
     pub fn update(&self, cfg: GroupConfig) {
         self.lock().insert(cfg.group_name.clone(), cfg);
+        self.bump();
     }
 
     pub fn delete(&self, group: &str) -> bool {
-        self.lock().remove(group).is_some()
+        let removed = self.lock().remove(group).is_some();
+        if removed {
+            self.bump();
+        }
+        removed
     }
 
     pub fn snapshot(&self) -> BTreeMap<String, GroupConfig> {

@@ -9,6 +9,7 @@ pub(crate) mod context;
 pub(crate) mod filter;
 mod groups;
 pub mod grpc_producers;
+mod ha;
 mod locks;
 mod long_poll;
 mod offset_requests;
@@ -73,6 +74,27 @@ impl Broker {
             _ => None,
         };
 
+        let role = config
+            .role()
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
+        let ha_port = config.effective_ha_listen_port();
+        let ha_listener = match TcpListener::bind(("0.0.0.0", ha_port)).await {
+            Ok(l) => Some(l),
+            // A SYNC_MASTER cannot acknowledge anything without its slaves: it does not
+            // start, as a Java broker does not. Others serve on and keep trying the port
+            // (a lone ASYNC_MASTER never needed it before it had slaves).
+            Err(e) if role == rmqd_store::config::BrokerRole::SyncMaster => {
+                return Err(std::io::Error::new(
+                    e.kind(),
+                    format!("HA port {ha_port}: {e}"),
+                ))
+            }
+            Err(e) => {
+                tracing::error!(port = ha_port, error = %e, "HA port unavailable; retrying in the background, no slave can connect meanwhile");
+                None
+            }
+        };
+
         let store_host: SocketAddr = format!("{}:{}", config.broker_ip1, config.listen_port)
             .parse()
             .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], config.listen_port)));
@@ -110,7 +132,7 @@ impl Broker {
         if let Some(loaded) = files.load_topics() {
             topics.merge_loaded(loaded.topic_config_table, Some(loaded.data_version));
         }
-        let groups = files.load_groups();
+        let (groups, groups_version) = files.load_groups_versioned();
         let offsets = ConsumerOffsets::from_table(files.load_offsets());
         let delays = schedule::DelayOffsets::from_table(files.load_delay_offsets());
         let client = Arc::new(RemotingClient::new(
@@ -120,8 +142,19 @@ impl Broker {
         ));
         let topics = Arc::new(Mutex::new(topics));
         let registrar = Arc::new(Registrar::new(config.clone(), topics.clone(), client));
+        let ha = Arc::new(ha::HaState::new(&config, role));
+        {
+            let ha = ha.clone();
+            registrar.set_on_registered(Arc::new(move |master, ha_addr| {
+                ha.on_registered(master, ha_addr)
+            }));
+        }
         let ctx = Arc::new(BrokerContext {
-            groups: Groups::new(config.auto_create_subscription_group, groups),
+            groups: Groups::with_version(
+                config.auto_create_subscription_group,
+                groups,
+                groups_version,
+            ),
             clients: Default::default(),
             locks: Default::default(),
             topics,
@@ -138,6 +171,7 @@ impl Broker {
             pop: pop::PopState::new(&config),
             grpc_producers: Default::default(),
             grpc_clients: Default::default(),
+            ha,
         });
         ctx.persist_topics();
         ctx.persist_groups();
@@ -201,7 +235,10 @@ impl Broker {
                 move || r.clone().run(s.clone()),
             ));
         }
-        {
+        // Delay levels and the transaction checker run on a master only; a slave has
+        // their progress from its master (SlaveSynchronize) and continues it once an
+        // operator restarts it as the master.
+        if !role.is_slave() {
             let (c, s) = (ctx.clone(), shutdown.clone());
             tasks.push(supervise::supervised(
                 "delay-levels",
@@ -210,8 +247,6 @@ impl Broker {
                 restarts.clone(),
                 move || schedule::run(c.clone(), s.clone()),
             ));
-        }
-        {
             let (c, s) = (ctx.clone(), shutdown.clone());
             tasks.push(supervise::supervised(
                 "timer",
@@ -257,6 +292,7 @@ impl Broker {
         if let Some(grpc) = crate::grpc::start(ctx.clone(), shutdown.clone()).await? {
             tasks.push(grpc);
         }
+        tasks.extend(ha::start(&ctx, ha_listener, ha_port, &shutdown, &restarts));
         {
             let (c, s) = (ctx.clone(), shutdown.clone());
             tasks.push(supervise::supervised(
@@ -269,6 +305,9 @@ impl Broker {
         }
         tracing::info!(
             addr = %local_addr,
+            role = role.as_str(),
+            id = config.broker_id,
+            ha_port,
             name = %config.broker_name,
             cluster = %config.broker_cluster_name,
             namesrv = %config.namesrv_addr,

@@ -51,6 +51,12 @@ impl ConsumerOffsets {
             .collect()
     }
 
+    /// A slave's copy of its master's offsets (`syncConsumerOffset`): every entry the
+    /// master has replaces ours; entries only the slave has stay.
+    pub fn put_all(&self, table: BTreeMap<String, BTreeMap<i32, i64>>) {
+        self.lock().extend(table);
+    }
+
     pub fn forget_topic(&self, topic: &str) {
         self.lock().retain(|k, _| {
             k.split_once(TOPIC_GROUP_SEPARATOR)

@@ -108,29 +108,29 @@ impl ConfigFiles {
         Self::save(file, || encode(file, &snapshot()));
     }
 
-    pub fn load_groups(&self) -> BTreeMap<String, GroupConfig> {
+    /// The groups and the data version they were saved with.
+    pub fn load_groups_versioned(&self) -> (BTreeMap<String, GroupConfig>, Option<DataVersion>) {
         let Some(v) = Self::load(&self.groups) else {
-            return BTreeMap::new();
+            return (BTreeMap::new(), None);
         };
         match serde_json::from_value::<GroupsFile>(v) {
-            Ok(f) => f.subscription_group_table,
+            Ok(f) => (f.subscription_group_table, Some(f.data_version)),
             Err(e) => {
                 tracing::error!(error = %e, "subscriptionGroup.json unreadable; ignored");
-                BTreeMap::new()
+                (BTreeMap::new(), None)
             }
         }
     }
 
-    pub fn save_groups(&self, snapshot: impl FnOnce() -> BTreeMap<String, GroupConfig>) {
+    pub fn save_groups(
+        &self,
+        snapshot: impl FnOnce() -> (DataVersion, BTreeMap<String, GroupConfig>),
+    ) {
         let file = &self.groups;
         Self::save(file, || {
-            let groups = snapshot();
+            let (data_version, groups) = snapshot();
             let wrapper = GroupsFile {
-                data_version: DataVersion {
-                    counter: groups.len() as i64,
-                    timestamp: super::context::now_ms(),
-                    ..Default::default()
-                },
+                data_version,
                 subscription_group_table: groups,
                 other: BTreeMap::new(),
             };

@@ -8,7 +8,9 @@ use rmqd_remoting::{ConnectionHandle, RemotingCommand, Reply, RequestHandler};
 
 use super::context::{BrokerContext, Outcome};
 use super::runtime_info;
-use super::{admin, client_manage, offset_requests, pop, pull, query, retry, send, transaction};
+use super::{
+    admin, client_manage, ha, offset_requests, pop, pull, query, retry, send, transaction,
+};
 
 pub struct BrokerProcessor {
     ctx: Arc<BrokerContext>,
@@ -83,6 +85,8 @@ impl RequestHandler for BrokerProcessor {
             code if crate::acl::admin::is_acl_code(code) => {
                 Ok(crate::acl::admin::acl_disabled(&req))
             }
+            request::GET_ALL_CONSUMER_OFFSET => ha::answers::all_consumer_offset(ctx, &req),
+            request::GET_ALL_DELAY_OFFSET => ha::answers::all_delay_offset(ctx, &req),
             _ => Ok(RemotingCommand::not_supported(&req)),
         };
         answer(&req, outcome)

@@ -15,7 +15,7 @@ use rmqd_store::GetMessageStatus;
 use super::context::{BrokerContext, Outcome, Refusal};
 use super::filter;
 
-/// Broker id a master tells consumers to pull from.
+/// Broker id of a group's master.
 const MASTER_ID: i64 = 0;
 
 pub fn process(ctx: &Arc<BrokerContext>, conn: &ConnectionHandle, req: RemotingCommand) -> Reply {
@@ -231,7 +231,30 @@ fn execute(
         GetMessageStatus::OffsetTooSmall => (response::PULL_OFFSET_MOVED, "OFFSET_TOO_SMALL"),
     };
 
-    let commit = allow_suspend && h.sys_flag & pull_flag::COMMIT_OFFSET != 0;
+    // `suggestWhichBrokerId`, as PullMessageProcessor settles it: with slave reads on,
+    // a consumer that lags beyond what memory holds goes to the group's
+    // `whichBrokerWhenConsumeSlowly`, otherwise (a caught-up one, also on a slave) to the
+    // group's `brokerId`; with them off, always to the master.
+    let mut suggest = if ctx.config.slave_read_enable {
+        if found.suggest_pulling_from_slave {
+            group_cfg.which_broker_when_consume_slowly
+        } else {
+            group_cfg.broker_id
+        }
+    } else {
+        MASTER_ID
+    };
+    let slave = ctx.ha.role.is_slave();
+    let mut code = code;
+    // A slave does not correct a consumer's offset (`offsetCheckInSlave` off): it sends
+    // it back to the group's broker to try again.
+    if code == response::PULL_OFFSET_MOVED && slave && !ctx.config.offset_check_in_slave {
+        code = response::PULL_RETRY_IMMEDIATELY;
+        suggest = group_cfg.broker_id;
+    }
+
+    // A slave never stores offsets piggybacked on pulls; its copy comes from the master.
+    let commit = allow_suspend && h.sys_flag & pull_flag::COMMIT_OFFSET != 0 && !slave;
     if commit {
         ctx.offsets
             .commit(&h.consumer_group, &h.topic, h.queue_id, h.commit_offset);
@@ -254,7 +277,7 @@ fn execute(
 
     let mut resp = RemotingCommand::response_to(req, code).with_remark(remark);
     resp.set_header(&PullMessageResponseHeader {
-        suggest_which_broker_id: MASTER_ID,
+        suggest_which_broker_id: suggest,
         next_begin_offset: found.next_begin_offset,
         min_offset: found.min_offset,
         max_offset: found.max_offset,

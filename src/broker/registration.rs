@@ -13,10 +13,14 @@ use rmqd_remoting::{CancellationToken, RemotingCommand};
 use super::topics::TopicTable;
 use crate::config::BrokerConfig;
 
+/// Told what a two-way registration's response says (`masterAddr`, `haServerAddr`).
+pub type OnRegistered = Arc<dyn Fn(Option<String>, Option<String>) + Send + Sync>;
+
 pub struct Registrar {
     config: BrokerConfig,
     topics: Arc<Mutex<TopicTable>>,
     client: Arc<RemotingClient>,
+    on_registered: std::sync::OnceLock<OnRegistered>,
 }
 
 impl Registrar {
@@ -29,7 +33,13 @@ impl Registrar {
             config,
             topics,
             client,
+            on_registered: std::sync::OnceLock::new(),
         }
+    }
+
+    /// A slave learns its master from the registration responses.
+    pub fn set_on_registered(&self, f: OnRegistered) {
+        let _ = self.on_registered.set(f);
     }
 
     fn identity(&self) -> (String, String, String, i64) {
@@ -71,11 +81,21 @@ impl Registrar {
     /// name server does not keep the broker from the others.
     pub async fn register_all(&self) {
         let timeout = Duration::from_millis(self.config.register_broker_timeout_mills);
+        let mut first = true;
         for addr in self.config.namesrv_addrs() {
             let req = self.register_request();
             match self.client.invoke(&addr, req, timeout).await {
                 Ok(resp) if resp.code == response::SUCCESS => {
                     tracing::debug!(namesrv = %addr, "registered");
+                    // Java acts on the first result only.
+                    if std::mem::take(&mut first) {
+                        if let Some(f) = self.on_registered.get() {
+                            f(
+                                resp.ext("masterAddr").map(str::to_string),
+                                resp.ext("haServerAddr").map(str::to_string),
+                            );
+                        }
+                    }
                 }
                 Ok(resp) => {
                     tracing::warn!(namesrv = %addr, code = resp.code, remark = ?resp.remark, "registration refused")

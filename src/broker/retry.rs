@@ -41,8 +41,9 @@ pub fn process(ctx: &Arc<BrokerContext>, req: RemotingCommand) -> Reply {
                     PutStatus::PutOk | PutStatus::FlushDiskTimeout => {
                         RemotingCommand::success(&req)
                     }
+                    // Java answers with the store status's name (a slave: SERVICE_NOT_AVAILABLE).
                     other => {
-                        RemotingCommand::error(&req, response::SYSTEM_ERROR, format!("{other:?}"))
+                        RemotingCommand::error(&req, response::SYSTEM_ERROR, other.java_name())
                     }
                 })
             }))

@@ -66,5 +66,28 @@ pub fn runtime_info(ctx: &BrokerContext, req: &RemotingCommand) -> Outcome<Remot
             put(k, v);
         }
     }
+    // rmqd's replication view: the role, a master's slaves and how far they have the
+    // CommitLog, a slave's master and whether its HA link is up.
+    put("brokerRole", ctx.ha.role.as_str().into());
+    if ctx.ha.role.is_slave() {
+        put(
+            "haMasterAddress",
+            ctx.ha.ha_master_addr().unwrap_or_default(),
+        );
+        put("masterAddr", ctx.ha.master_addr().unwrap_or_default());
+        put("haConnected", ctx.ha.is_connected().to_string());
+    } else {
+        let (slaves, acked) = store.replica_status();
+        put("haSlaveConnections", slaves.to_string());
+        put("haSlaveAckOffset", acked.to_string());
+        put(
+            "haSlaveFallBehind",
+            if slaves > 0 {
+                (store.commitlog_max_offset() - acked).max(0).to_string()
+            } else {
+                "-1".into()
+            },
+        );
+    }
     Ok(RemotingCommand::success(req).with_body(serde_json::to_vec(&t).unwrap_or_default()))
 }

@@ -46,6 +46,11 @@ impl DelayOffsets {
     pub fn snapshot(&self) -> BTreeMap<i32, i64> {
         self.lock().clone()
     }
+
+    /// A slave's copy of its master's progress (`syncDelayOffset`), taken whole.
+    pub fn replace_all(&self, table: BTreeMap<i32, i64>) {
+        *self.lock() = table;
+    }
 }
 
 /// The schedule clock: wall time plus `scheduleClockOffsetMillis` (a test aid that lets a

@@ -62,11 +62,17 @@ fn prepare_and_queue(
     };
     let batch = h.batch || req.ext(batch_alias) == Some("1");
     if req.code == request::SEND_BATCH_MESSAGE || batch {
-        let msgs = build_batch(ctx, &h, queue_id, born_host, req)?;
-        return Ok((queue_id, ctx.store.put_batch(msgs)));
+        let (msgs, wait) = build_batch(ctx, &h, queue_id, born_host, req)?;
+        return Ok((queue_id, ctx.store.put_batch_with(msgs, wait)));
     }
-    let msg = build_single(ctx, &h, queue_id, born_host, &req.body)?;
-    Ok((queue_id, ctx.store.put(msg)))
+    let (msg, wait) = build_single(ctx, &h, queue_id, born_host, &req.body)?;
+    Ok((queue_id, ctx.store.put_batch_with(vec![msg], wait)))
+}
+
+/// `isWaitStoreMsgOK`: the WAIT property, true unless it says otherwise. On a
+/// SYNC_MASTER it makes the send wait for a slave.
+fn waits_for_store(wait: Option<&str>) -> bool {
+    wait.is_none_or(|w| w.trim().eq_ignore_ascii_case("true"))
 }
 
 /// One message from another front end (the 5.x gRPC endpoint), through the same checks,
@@ -80,8 +86,8 @@ pub fn queue_single(
 ) -> Outcome<(i32, Pending)> {
     let topic_cfg = check_topic(ctx, born_host, h)?;
     let queue_id = pick_queue(h, &topic_cfg)?;
-    let msg = build_single(ctx, h, queue_id, born_host, body)?;
-    Ok((queue_id, ctx.store.put(msg)))
+    let (msg, wait) = build_single(ctx, h, queue_id, born_host, body)?;
+    Ok((queue_id, ctx.store.put_batch_with(vec![msg], wait)))
 }
 
 /// The topic's config (auto-created as a send would create it), for front ends that pick
@@ -207,13 +213,14 @@ fn build_single(
     queue_id: i32,
     born_host: SocketAddr,
     body: &bytes::Bytes,
-) -> Outcome<MessageToStore> {
+) -> Outcome<(MessageToStore, bool)> {
     check_body(ctx, body.len())?;
     let mut props = client_properties(ctx, h.properties.as_deref().unwrap_or(""))?;
     props.insert(keys::CLUSTER, &ctx.config.broker_cluster_name);
     // Java stores a plain single message without WAIT, to save the bytes, but keeps it in
     // its property map: any later rewrite of the map (delay, transaction) writes it again.
     let wait = props.remove(keys::WAIT);
+    let wait_store = waits_for_store(wait.as_deref());
     let mut properties = props.encode_java_order();
     if let Some(w) = wait {
         props.insert(keys::WAIT, &w);
@@ -263,7 +270,7 @@ fn build_single(
         properties = rewritten;
     }
     msg.properties = properties;
-    Ok(msg)
+    Ok((msg, wait_store))
 }
 
 /// A producer's properties, refused unparsed when no record could hold them: Java's
@@ -323,7 +330,7 @@ fn build_batch(
     queue_id: i32,
     born_host: SocketAddr,
     req: &RemotingCommand,
-) -> Outcome<Vec<MessageToStore>> {
+) -> Outcome<(Vec<MessageToStore>, bool)> {
     if h.topic.starts_with("%RETRY%") {
         return Err(Refusal::new(
             response::MESSAGE_ILLEGAL,
@@ -334,8 +341,9 @@ fn build_batch(
         .map_err(|e| Refusal::new(response::MESSAGE_ILLEGAL, e.to_string()))?;
     let mut batch_props = client_properties(ctx, h.properties.as_deref().unwrap_or(""))?;
     batch_props.insert(keys::CLUSTER, &ctx.config.broker_cluster_name);
+    let wait = waits_for_store(batch_props.get(keys::WAIT));
     let batch_suffix = batch_props.encode_java_order();
-    entries
+    let msgs = entries
         .into_iter()
         .map(|e| {
             check_body(ctx, e.body.len())?;
@@ -367,7 +375,8 @@ fn build_batch(
                 prepared_transaction_offset: 0,
             })
         })
-        .collect()
+        .collect::<Outcome<Vec<_>>>()?;
+    Ok((msgs, wait))
 }
 
 /// `queue_id` is the queue the producer's message was for: Java answers with it even when
@@ -382,17 +391,24 @@ fn respond(
     let code = match result.status {
         PutStatus::PutOk => response::SUCCESS,
         PutStatus::FlushDiskTimeout => response::FLUSH_DISK_TIMEOUT,
+        PutStatus::FlushSlaveTimeout => response::FLUSH_SLAVE_TIMEOUT,
+        PutStatus::SlaveNotAvailable => response::SLAVE_NOT_AVAILABLE,
         PutStatus::MessageIllegal | PutStatus::PropertiesSizeExceeded => response::MESSAGE_ILLEGAL,
         PutStatus::ServiceNotAvailable => response::SERVICE_NOT_AVAILABLE,
         PutStatus::OsPageCacheBusy | PutStatus::QueueFull => response::SYSTEM_BUSY,
         _ => response::SYSTEM_ERROR,
     };
     let mut resp = RemotingCommand::response_to(req, code);
+    // Java adds these to every answer of the send processor, refusals included.
+    let ext = resp.ext_mut();
+    ext.insert("MSG_REGION", MSG_REGION);
+    ext.insert("TRACE_ON", "true");
     match code {
-        response::SUCCESS | response::FLUSH_DISK_TIMEOUT => {
-            let ext = resp.ext_mut();
-            ext.insert("MSG_REGION", MSG_REGION);
-            ext.insert("TRACE_ON", "true");
+        // The four statuses a producer counts as sent: the message is stored.
+        response::SUCCESS
+        | response::FLUSH_DISK_TIMEOUT
+        | response::FLUSH_SLAVE_TIMEOUT
+        | response::SLAVE_NOT_AVAILABLE => {
             resp.set_header(&SendMessageResponseHeader {
                 msg_id: result.msg_id,
                 queue_id,
@@ -442,13 +458,12 @@ fn refusal_remark(ctx: &BrokerContext, status: PutStatus) -> String {
     }
 }
 
-/// `CL: 0.42 CQ: 0.42 INDEX: 0.42`, Java's `diskUtil()`.
+/// `CL:  0.42 CQ:  0.42 INDEX:  0.42`, Java's `diskUtil()` (`%5.2f`, -1 when unknown).
 fn disk_ratios(ctx: &BrokerContext) -> String {
     let cfg = ctx.store.config();
     let r = |p: &std::path::Path| {
-        rmqd_store::message_store::disk_usage(p)
-            .map(|u| format!("{u:.2}"))
-            .unwrap_or_else(|| "-1".into())
+        let u = rmqd_store::message_store::disk_usage(p).unwrap_or(-1.0);
+        format!("{u:5.2}")
     };
     format!(
         "CL: {} CQ: {} INDEX: {}",

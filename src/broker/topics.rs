@@ -179,6 +179,18 @@ impl TopicTable {
         (tc, true)
     }
 
+    /// A slave's copy of its master's table (`SlaveSynchronize.syncTopicConfig`): taken
+    /// whole, with the master's data version, only when that version differs from ours.
+    /// Returns whether it was taken.
+    pub fn replace_from_master(&mut self, master: TopicConfigSerializeWrapper) -> bool {
+        if master.data_version == self.data_version {
+            return false;
+        }
+        self.data_version = master.data_version;
+        self.topics = master.topic_config_table;
+        true
+    }
+
     /// What a registration carries.
     pub fn snapshot(&self) -> TopicConfigSerializeWrapper {
         TopicConfigSerializeWrapper {

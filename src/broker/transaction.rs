@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use rmqd_remoting::codes::request;
+use rmqd_remoting::codes::{request, response};
 use rmqd_remoting::headers::broker::{
     CheckTransactionStateRequestHeader, EndTransactionRequestHeader,
 };
@@ -28,6 +28,14 @@ pub const CHECK_GROUP: &str = "CID_RMQ_SYS_TRANS";
 const REMOVE_TAG: &str = "d";
 
 pub fn end_transaction(ctx: &Arc<BrokerContext>, req: RemotingCommand) -> Reply {
+    if ctx.ha.role.is_slave() {
+        // Java: SLAVE_NOT_AVAILABLE, no remark; the producer's master decides.
+        tracing::warn!("Message store is slave mode, so end transaction is forbidden.");
+        return Reply::Now(Some(RemotingCommand::response_to(
+            &req,
+            response::SLAVE_NOT_AVAILABLE,
+        )));
+    }
     match decide(ctx, &req) {
         Ok(None) => Reply::Now(None),
         Ok(Some(work)) => {

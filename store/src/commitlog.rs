@@ -50,6 +50,51 @@ pub struct ScanOutcome {
     pub records: u64,
 }
 
+/// The fixed fields of a stored record (V1, IPv4 hosts, empty body, topic and
+/// properties): no record is shorter.
+const MIN_RECORD_LEN: i32 = 91;
+
+/// How many leading bytes of `data`, which starts at CommitLog offset `at` (a record
+/// boundary), form whole records or end-of-file fillers in files of `file_size` bytes.
+/// A master's transfers cut records anywhere; a slave writes only whole ones, so its
+/// CommitLog never holds half a record that a crash could leave behind looking valid.
+/// Bytes that cannot be a record there (bad magic, a size that overruns the file) are an
+/// error: the stream is not a CommitLog.
+pub fn whole_records(at: i64, data: &[u8], file_size: usize) -> Result<usize, String> {
+    let file_size = file_size.max(1) as i64;
+    let mut pos = 0usize;
+    loop {
+        let Some(head) = data.get(pos..pos + 8) else {
+            return Ok(pos);
+        };
+        let total = i32::from_be_bytes([head[0], head[1], head[2], head[3]]);
+        let magic = i32::from_be_bytes([head[4], head[5], head[6], head[7]]);
+        let offset = at + pos as i64;
+        let left_in_file = file_size - offset.rem_euclid(file_size);
+        let ok = match magic {
+            BLANK_MAGIC => {
+                i64::from(total) == left_in_file && total as usize >= END_FILE_MIN_BLANK_LENGTH
+            }
+            record::MAGIC_V1 | record::MAGIC_V2 => {
+                total >= MIN_RECORD_LEN
+                    && (i64::from(total) + END_FILE_MIN_BLANK_LENGTH as i64 <= left_in_file
+                        || i64::from(total) == left_in_file)
+            }
+            _ => false,
+        };
+        if !ok {
+            return Err(format!(
+                "no record at commit log offset {offset}: size {total}, magic {magic:#010x}"
+            ));
+        }
+        let len = total as usize;
+        if data.len() - pos < len {
+            return Ok(pos);
+        }
+        pos += len;
+    }
+}
+
 impl CommitLog {
     pub fn open(dir: &Path, file_size: usize, read_only: bool) -> Result<Self, QueueLoadError> {
         Ok(CommitLog {
@@ -213,7 +258,146 @@ impl CommitLog {
         Ok(start)
     }
 
+    /// Bytes from `offset` to the published end of the file holding it, at most `max`
+    /// (`getData` as the HA master reads it): never crosses a file, so a transfer ends
+    /// exactly at a file's end, its BLANK filler included. `None` when nothing is there.
+    pub fn data_from(&self, offset: i64, max: usize) -> Option<Bytes> {
+        let off = u64::try_from(offset).ok()?;
+        let f = self.files.find(off)?;
+        let pos = (off - f.start()) as usize;
+        let len = f.wrote().checked_sub(pos)?.min(max);
+        if len == 0 {
+            return None;
+        }
+        f.bytes(pos, len)
+    }
+
+    /// Appends whole records replicated from a master verbatim at `start`, which must be
+    /// where this CommitLog ends (Java's `appendData`). An empty CommitLog begins with
+    /// the file holding `start`, which must be that file's first byte (a master starts a
+    /// new slave at the beginning of its last file). Called by the store's single writer
+    /// only, with bytes [`whole_records`] vouched for. Returns the new end.
+    pub(crate) fn append_verbatim(
+        &self,
+        start: i64,
+        data: &[u8],
+    ) -> Result<i64, crate::message_store::ReplicaAppendError> {
+        use crate::message_store::ReplicaAppendError as E;
+        if self.files.last().is_none() {
+            let file_size = self.files.file_size() as i64;
+            let at = u64::try_from(start).map_err(|_| E::Unaligned(start))?;
+            if file_size <= 0 || start % file_size != 0 {
+                return Err(E::Unaligned(start));
+            }
+            self.files.create_next(at)?;
+        }
+        let mut pos = start;
+        let mut rest = data;
+        loop {
+            let Some(last) = self.files.last() else {
+                return Err(E::Unaligned(start));
+            };
+            let end = last.start() as i64 + last.wrote() as i64;
+            if end != pos {
+                return Err(E::OffsetMismatch {
+                    slave: end,
+                    master: pos,
+                });
+            }
+            if rest.is_empty() {
+                return Ok(end);
+            }
+            let file = if last.is_full() {
+                self.files.create_next(0)?
+            } else {
+                last
+            };
+            let n = rest.len().min(file.remaining());
+            // SAFETY: single writer (the store's append thread); the slice is dropped
+            // before `advance`.
+            if let Some(w) = unsafe { file.writable(n) } {
+                if let (Some(dst), Some(src)) = (w.get_mut(..n), rest.get(..n)) {
+                    dst.copy_from_slice(src);
+                }
+            }
+            file.advance(n);
+            pos += n as i64;
+            rest = rest.get(n..).unwrap_or_default();
+        }
+    }
+
     pub fn flush(&self) -> Result<i64, FileError> {
         self.files.flush().map(|e| e as i64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn record_bytes(body_len: usize) -> Vec<u8> {
+        let body = vec![b'b'; body_len];
+        let f = record::RecordFields {
+            queue_id: 0,
+            flag: 0,
+            queue_offset: 0,
+            physical_offset: 0,
+            sys_flag: 0,
+            born_timestamp: 1,
+            born_host: "127.0.0.1:1".parse().expect("addr"),
+            store_timestamp: 2,
+            store_host: "127.0.0.1:2".parse().expect("addr"),
+            reconsume_times: 0,
+            prepared_transaction_offset: 0,
+            body: &body,
+            topic: "T",
+            properties: "",
+        };
+        let mut v = vec![0u8; f.encoded_len()];
+        f.encode_into(&mut v);
+        v
+    }
+
+    proptest! {
+        /// Whatever a master sends, the count is within the input and never panics.
+        #[test]
+        fn arbitrary_streams_never_overrun(
+            at in 0i64..1_000_000,
+            data in proptest::collection::vec(any::<u8>(), 0..256),
+            file_size in 1usize..4096,
+        ) {
+            if let Ok(n) = whole_records(at, &data, file_size) {
+                prop_assert!(n <= data.len());
+            }
+        }
+
+        /// Real records cut at any point: the whole ones are counted, the cut one is not.
+        #[test]
+        fn a_cut_stream_keeps_its_whole_records(
+            sizes in proptest::collection::vec(0usize..200, 1..10),
+            cut in any::<prop::sample::Index>(),
+        ) {
+            let records: Vec<Vec<u8>> = sizes.iter().map(|s| record_bytes(*s)).collect();
+            let stream: Vec<u8> = records.concat();
+            let cut = cut.index(stream.len() + 1);
+            let n = whole_records(0, &stream[..cut], 1 << 20).expect("valid");
+            let mut ends = vec![0usize];
+            for r in &records {
+                ends.push(ends.last().copied().unwrap_or(0) + r.len());
+            }
+            let expected = ends.iter().copied().filter(|e| *e <= cut).max().unwrap_or(0);
+            prop_assert_eq!(n, expected);
+        }
+    }
+
+    #[test]
+    fn a_file_tail_is_a_blank_of_exactly_the_rest() {
+        let mut blank = vec![0u8; 100];
+        blank[0..4].copy_from_slice(&100i32.to_be_bytes());
+        blank[4..8].copy_from_slice(&BLANK_MAGIC.to_be_bytes());
+        assert_eq!(whole_records(924, &blank, 1024), Ok(100));
+        assert_eq!(whole_records(900, &blank, 1024).ok(), None);
+        assert!(whole_records(0, &[0xde; 16], 1024).is_err());
     }
 }

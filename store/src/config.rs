@@ -12,6 +12,41 @@ pub enum FlushDiskType {
     Sync,
 }
 
+/// `brokerRole`: what the store does with its CommitLog in a master/slave group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BrokerRole {
+    /// Acknowledges sends without waiting for a slave.
+    AsyncMaster,
+    /// Acknowledges a send once a slave has it (or says why not).
+    SyncMaster,
+    /// Refuses sends; its CommitLog grows only by bytes replicated from the master.
+    Slave,
+}
+
+impl BrokerRole {
+    /// The Java name (`BrokerRole.name()`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BrokerRole::AsyncMaster => "ASYNC_MASTER",
+            BrokerRole::SyncMaster => "SYNC_MASTER",
+            BrokerRole::Slave => "SLAVE",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim() {
+            "ASYNC_MASTER" => Some(BrokerRole::AsyncMaster),
+            "SYNC_MASTER" => Some(BrokerRole::SyncMaster),
+            "SLAVE" => Some(BrokerRole::Slave),
+            _ => None,
+        }
+    }
+
+    pub fn is_slave(self) -> bool {
+        self == BrokerRole::Slave
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
     pub root_dir: PathBuf,
@@ -61,6 +96,20 @@ pub struct StoreConfig {
     /// An append taking longer than this means the page cache is stalling the writer;
     /// new appends are refused until it recovers (Java's `osPageCacheBusyTimeOutMills`).
     pub os_page_cache_busy_timeout: Duration,
+    /// `brokerRole`.
+    pub broker_role: BrokerRole,
+    /// How long a SYNC_MASTER send waits for a slave to have it before it is answered
+    /// FLUSH_SLAVE_TIMEOUT (Java's `slaveTimeout`, 3 s, in `CommitLog.submitReplicaRequest`).
+    pub slave_timeout: Duration,
+    /// A slave further behind than this many bytes does not count as available: SYNC_MASTER
+    /// sends are answered SLAVE_NOT_AVAILABLE at once (`haSlaveFallbehindMax`, 256 MiB).
+    pub ha_slave_fallbehind_max: i64,
+    /// `offsetCheckInSlave`: whether a slave corrects a consumer's bad pull offset (Java
+    /// leaves it to the master by default).
+    pub offset_check_in_slave: bool,
+    /// `accessMessageInMemoryMaxRatio` (percent of physical memory): a consumer further
+    /// behind than this share is told to pull from a slave.
+    pub access_message_in_memory_max_ratio: u32,
 }
 
 impl StoreConfig {
@@ -95,6 +144,11 @@ impl StoreConfig {
             dispatch_retry_interval: Duration::from_secs(1),
             send_queue_capacity: 10_000,
             os_page_cache_busy_timeout: Duration::from_millis(1000),
+            broker_role: BrokerRole::AsyncMaster,
+            slave_timeout: Duration::from_millis(3000),
+            ha_slave_fallbehind_max: 256 * 1024 * 1024,
+            offset_check_in_slave: false,
+            access_message_in_memory_max_ratio: 40,
         }
     }
 

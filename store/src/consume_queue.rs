@@ -218,16 +218,26 @@ impl ConsumeQueue {
         }
         let units_per_file = (self.files.file_size() / UNIT_SIZE) as i64;
         if self.files.last().is_none() {
-            // A queue that starts past 0 (its older files were deleted, or it was migrated
-            // mid-stream) begins with a file named for the unit's file, filled up to it.
+            // A queue that starts past 0 (its older files were deleted, it was migrated
+            // mid-stream, or a slave was fed from the master's last CommitLog file)
+            // begins with a file named for the unit's file, filled with filler units up
+            // to it (`fillPreBlank`); its minimum is the first real unit.
             let byte = u64::try_from(offset)
                 .ok()
                 .and_then(|o| o.checked_mul(UNIT_SIZE as u64))
                 .ok_or(PutUnitError::BadOffset(offset))?;
             let start = byte - byte % self.files.file_size() as u64;
             self.files.create_next(start)?;
-            self.min_logic_offset
-                .store((start / UNIT_SIZE as u64) as i64, Ordering::Release);
+            let mut next = (start / UNIT_SIZE as u64) as i64;
+            while next < offset {
+                self.append(Unit {
+                    phy_offset: 0,
+                    size: FILLER_SIZE,
+                    tags_code: 0,
+                })?;
+                next += 1;
+            }
+            self.min_logic_offset.store(offset, Ordering::Release);
         }
         let mut next = self.max_offset();
         if next < offset && !(fill_gaps && offset - next <= units_per_file) {

@@ -238,6 +238,45 @@ fn write_value(out: &mut String, v: &JsonOut, depth: usize) {
     }
 }
 
+fn write_compact(out: &mut String, v: &JsonOut) {
+    match v {
+        JsonOut::Arr(items) => {
+            out.push('[');
+            for (n, it) in items.iter().enumerate() {
+                if n > 0 {
+                    out.push(',');
+                }
+                write_compact(out, it);
+            }
+            out.push(']');
+        }
+        JsonOut::Obj(entries) => {
+            out.push('{');
+            for (n, (k, val)) in entries.iter().enumerate() {
+                if n > 0 {
+                    out.push(',');
+                }
+                match k {
+                    Key::Int(i) => out.push_str(&i.to_string()),
+                    Key::Str(s) => write_str(out, s),
+                }
+                out.push(':');
+                write_compact(out, val);
+            }
+            out.push('}');
+        }
+        scalar => write_value(out, scalar, 0),
+    }
+}
+
+/// fastjson's plain `toJSONString` output: one line, integer map keys unquoted (what
+/// `ConsumerOffsetManager.encode()` and `ScheduleMessageService.encode()` send).
+pub fn to_fastjson_compact(v: &JsonOut) -> String {
+    let mut out = String::new();
+    write_compact(&mut out, v);
+    out
+}
+
 /// fastjson `PrettyFormat` output.
 pub fn to_fastjson_pretty(v: &JsonOut) -> String {
     let mut out = String::new();
@@ -310,6 +349,15 @@ impl OffsetTable {
     }
 
     pub fn to_json_string(&self) -> String {
+        to_fastjson_pretty(&self.to_out())
+    }
+
+    /// The one-line form a master sends a slave (GET_ALL_CONSUMER_OFFSET).
+    pub fn to_compact_json(&self) -> String {
+        to_fastjson_compact(&self.to_out())
+    }
+
+    fn to_out(&self) -> JsonOut {
         let table = self
             .0
             .iter()
@@ -324,10 +372,7 @@ impl OffsetTable {
                 )
             })
             .collect();
-        to_fastjson_pretty(&JsonOut::Obj(vec![(
-            Key::Str("offsetTable".into()),
-            JsonOut::Obj(table),
-        )]))
+        JsonOut::Obj(vec![(Key::Str("offsetTable".into()), JsonOut::Obj(table))])
     }
 }
 
@@ -354,15 +399,21 @@ impl DelayOffsetTable {
     }
 
     pub fn to_json_string(&self) -> String {
+        to_fastjson_pretty(&self.to_out())
+    }
+
+    /// The one-line form a master sends a slave (GET_ALL_DELAY_OFFSET).
+    pub fn to_compact_json(&self) -> String {
+        to_fastjson_compact(&self.to_out())
+    }
+
+    fn to_out(&self) -> JsonOut {
         let table = self
             .0
             .iter()
             .map(|(l, o)| (Key::Int(i64::from(*l)), JsonOut::Int(*o)))
             .collect();
-        to_fastjson_pretty(&JsonOut::Obj(vec![(
-            Key::Str("offsetTable".into()),
-            JsonOut::Obj(table),
-        )]))
+        JsonOut::Obj(vec![(Key::Str("offsetTable".into()), JsonOut::Obj(table))])
     }
 }
 
@@ -393,6 +444,27 @@ mod tests {
         );
         let d = DelayOffsetTable(BTreeMap::from([(1, 6), (2, 2)]));
         assert_eq!(d.to_json_string(), "{\n\t\"offsetTable\":{1:6,2:2\n\t}\n}");
+    }
+
+    /// The bodies a Java 4.9.8 master sent its slave (ha/java-4.9.8/slave-master.jsonl).
+    #[test]
+    fn compact_printer_matches_the_masters_answers() {
+        let off = OffsetTable(BTreeMap::from([(
+            "HaTopic@HaGroup".to_string(),
+            BTreeMap::from([(0, 3), (1, 3), (2, 2), (3, 2)]),
+        )]));
+        assert_eq!(
+            off.to_compact_json(),
+            r#"{"offsetTable":{"HaTopic@HaGroup":{0:3,1:3,2:2,3:2}}}"#
+        );
+        assert_eq!(
+            OffsetTable::default().to_compact_json(),
+            r#"{"offsetTable":{}}"#
+        );
+        let d = DelayOffsetTable(BTreeMap::from([(2, 2)]));
+        assert_eq!(d.to_compact_json(), r#"{"offsetTable":{2:2}}"#);
+        let back = OffsetTable::from_json(&parse(&off.to_compact_json()).unwrap()).unwrap();
+        assert_eq!(back, off);
     }
 
     #[test]

@@ -98,4 +98,12 @@ pub const TARGETS: &[Target] = &[
         name: "timer_store",
         run: store::timer_store,
     },
+    Target {
+        name: "ha_stream",
+        run: remoting::ha_stream,
+    },
+    Target {
+        name: "replica_records",
+        run: store::replica_records,
+    },
 ];

@@ -331,3 +331,48 @@ pub fn body_fastjson(data: &[u8]) {
     assert_eq!(v, again);
     let _ = rmqd_remoting::admin::queue_entries(&v);
 }
+
+/// The HA replication stream (raw TCP on haListenPort) as a slave reads a master's
+/// transfers and a master reads a slave's reports: the first byte picks how the rest is
+/// cut into reads, so frames split at any point are seen.
+pub fn ha_stream(data: &[u8]) {
+    use rmqd_remoting::ha::{ReportDecoder, TransferDecoder, REPORT_LEN};
+    let Some((&chunk, rest)) = data.split_first() else {
+        return;
+    };
+    let chunk = usize::from(chunk).max(1);
+    let mut transfers = TransferDecoder::new(64 * 1024);
+    let mut reports = ReportDecoder;
+    let (mut bt, mut br) = (BytesMut::new(), BytesMut::new());
+    let mut consumed = 0usize;
+    let mut failed = false;
+    for piece in rest.chunks(chunk) {
+        br.extend_from_slice(piece);
+        while let Ok(Some(_)) = reports.decode(&mut br) {}
+        assert!(br.len() < REPORT_LEN, "a complete report was left unread");
+        if failed {
+            continue;
+        }
+        bt.extend_from_slice(piece);
+        loop {
+            match transfers.decode(&mut bt) {
+                Ok(Some(t)) => {
+                    assert!(t.start >= 0 && t.body.len() <= 64 * 1024);
+                    consumed += 12 + t.body.len();
+                }
+                Ok(None) => break,
+                Err(_) => {
+                    failed = true;
+                    break;
+                }
+            }
+        }
+    }
+    if !failed {
+        assert_eq!(
+            consumed + bt.len(),
+            rest.len(),
+            "transfer bytes lost or invented"
+        );
+    }
+}

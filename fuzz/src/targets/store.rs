@@ -445,3 +445,21 @@ pub fn timer_store(data: &[u8]) {
     let _ = files.checkpoint_now(write_time, 1, 0);
     let _ = files.delete_expired(i64::MAX);
 }
+}
+
+/// What a slave makes of a master's replication stream: how much of it is whole records
+/// it may write. The first 4 bytes choose the stream's CommitLog offset and file size.
+pub fn replica_records(data: &[u8]) {
+    let Some((head, rest)) = data.split_first_chunk::<4>() else {
+        return;
+    };
+    let at = i64::from(u16::from_be_bytes([head[0], head[1]]));
+    let file_size = usize::from(u16::from_be_bytes([head[2], head[3]])).max(1);
+    if let Ok(n) = rmqd_store::commitlog::whole_records(at, rest, file_size) {
+        assert!(n <= rest.len(), "whole records past the input");
+        // Counting again from a record boundary inside the whole part agrees with it.
+        if let Ok(m) = rmqd_store::commitlog::whole_records(at, &rest[..n], file_size) {
+            assert_eq!(m, n);
+        }
+    }
+}

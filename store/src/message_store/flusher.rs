@@ -4,9 +4,11 @@
 //! A failed msync poisons the store and the flushed mark never moves again: Linux
 //! reports a writeback error once, so a retry that "succeeds" proves nothing.
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::shared::Shared;
+use super::types::PutStatus;
 use crate::config::FlushDiskType;
 use crate::mapped_file::FileError;
 
@@ -43,7 +45,12 @@ pub(crate) fn flusher_loop(shared: &Shared) {
                     .map(|(g, _)| g)
                     .unwrap_or_else(|e| e.into_inner().0);
             }
-            (p.written, p.last_store_ts, p.shutdown)
+            // A slave's writer appends replicated bytes without decoding them, so the
+            // store time it vouches for is the last dispatched record's. Read before the
+            // msync, which covers every byte published by then, so it is never ahead of
+            // what is flushed.
+            let dispatched_ts = shared.last_dispatched_ts.load(Ordering::Acquire);
+            (p.written, p.last_store_ts.max(dispatched_ts), p.shutdown)
         };
         flush_commitlog(shared, written, ts);
         if shutdown {
@@ -87,4 +94,28 @@ fn msync(shared: &Shared, pending: bool) -> Result<i64, FileError> {
         super::faults::injected(arg)
     )));
     shared.commitlog.flush()
+}
+
+/// The SYNC_FLUSH wait: `None` once the flush covers `end`, else the status to answer.
+pub(crate) async fn wait_flushed(
+    mut flushed: tokio::sync::watch::Receiver<i64>,
+    mut poisoned: tokio::sync::watch::Receiver<bool>,
+    end: i64,
+    timeout: Duration,
+) -> Option<PutStatus> {
+    let wait = async {
+        let reached = tokio::select! {
+            biased;
+            r = flushed.wait_for(|f| *f >= end) => r.is_ok(),
+            // The flush that would cover this append failed (or the flusher died): it is
+            // not on disk and will not be.
+            _ = poisoned.wait_for(|p| *p) => false,
+        };
+        reached || *flushed.borrow() >= end
+    };
+    match tokio::time::timeout(timeout, wait).await {
+        Ok(true) => None,
+        Ok(false) => Some(PutStatus::ServiceNotAvailable),
+        Err(_) => Some(PutStatus::FlushDiskTimeout),
+    }
 }

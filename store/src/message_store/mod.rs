@@ -17,6 +17,7 @@ mod faults;
 mod flusher;
 mod health;
 mod recovery;
+mod replica;
 mod services;
 mod shared;
 mod types;
@@ -34,16 +35,17 @@ use tokio::sync::oneshot;
 
 pub use cleaner::disk_usage;
 pub use health::{Health, HealthState};
+pub use replica::ReplicaLink;
 pub use types::*;
 
-use crate::config::{FlushDiskType, StoreConfig};
+use crate::config::{BrokerRole, FlushDiskType, StoreConfig};
 use crate::consume_queue::ConsumeQueue;
 use crate::mapped_file::FileError;
 use crate::record::MAX_PROPERTIES_LEN;
 use dispatcher::Phase;
 use recovery::Recovered;
 use services::Services;
-use shared::{now_ms, Shared};
+use shared::{now_ms, physical_memory, Shared};
 use writer::Job;
 
 pub struct MessageStore {
@@ -124,12 +126,22 @@ impl MessageStore {
     }
 
     /// Queues one message for the writer. The append order is the order of `put` calls.
+    /// A SYNC_MASTER does not wait for a slave here (the broker's own appends: delay
+    /// levels, retries, transactions); client sends use [`MessageStore::put_batch_with`].
     pub fn put(&self, msg: MessageToStore) -> PutFuture {
-        self.put_batch(vec![msg])
+        self.put_batch_with(vec![msg], false)
     }
 
     /// Queues messages that must be stored contiguously with consecutive queue offsets.
     pub fn put_batch(&self, msgs: Vec<MessageToStore>) -> PutFuture {
+        self.put_batch_with(msgs, false)
+    }
+
+    /// Like [`MessageStore::put_batch`]; `wait_replica` is the message's WAIT property
+    /// (`isWaitStoreMsgOK`): on a SYNC_MASTER the result then also waits for a slave to
+    /// acknowledge the bytes (SLAVE_NOT_AVAILABLE or FLUSH_SLAVE_TIMEOUT otherwise), while
+    /// the flush wait of SYNC_FLUSH runs alongside.
+    pub fn put_batch_with(&self, msgs: Vec<MessageToStore>, wait_replica: bool) -> PutFuture {
         if let Some(status) = self.reject(&msgs) {
             return Box::pin(async move { PutResult::failed(status) });
         }
@@ -148,31 +160,64 @@ impl MessageStore {
             self.shared.queued.fetch_sub(1, Ordering::Relaxed);
             return Box::pin(async { PutResult::failed(PutStatus::ServiceNotAvailable) });
         }
-        let sync = self.shared.cfg.flush_disk_type == FlushDiskType::Sync;
-        let timeout = self.shared.cfg.sync_flush_timeout;
-        let mut flushed = self.shared.flushed_tx.subscribe();
-        let mut poisoned = self.shared.health.subscribe_poisoned();
+        let cfg = &self.shared.cfg;
+        let sync = cfg.flush_disk_type == FlushDiskType::Sync;
+        let replicate = wait_replica && cfg.broker_role == BrokerRole::SyncMaster;
+        if !sync && !replicate {
+            // ASYNC_FLUSH and no slave to wait for: the answer is the append's.
+            return Box::pin(async move {
+                rx.await
+                    .unwrap_or_else(|_| PutResult::failed(PutStatus::ServiceNotAvailable))
+            });
+        }
+        let timeout = cfg.sync_flush_timeout;
+        let flushed = sync.then(|| self.shared.flushed_tx.subscribe());
+        let poisoned = sync.then(|| self.shared.health.subscribe_poisoned());
+        let acked = replicate.then(|| self.shared.replica.subscribe());
+        let shared = Arc::clone(&self.shared);
         Box::pin(async move {
             let Ok(mut result) = rx.await else {
                 return PutResult::failed(PutStatus::ServiceNotAvailable);
             };
-            if sync && result.status == PutStatus::PutOk {
-                let end = result.phy_offset + result.wrote_bytes as i64;
-                let wait = async {
-                    let reached = tokio::select! {
-                        biased;
-                        r = flushed.wait_for(|f| *f >= end) => r.is_ok(),
-                        // The flush that would cover this append failed (or the flusher
-                        // died): it is not on disk and will not be.
-                        _ = poisoned.wait_for(|p| *p) => false,
-                    };
-                    reached || *flushed.borrow() >= end
-                };
-                match tokio::time::timeout(timeout, wait).await {
-                    Ok(true) => {}
-                    Ok(false) => result.status = PutStatus::ServiceNotAvailable,
-                    Err(_) => result.status = PutStatus::FlushDiskTimeout,
+            if result.status != PutStatus::PutOk {
+                return result;
+            }
+            let end = result.phy_offset + result.wrote_bytes as i64;
+            let flush = async {
+                match (flushed, poisoned) {
+                    (Some(f), Some(p)) => flusher::wait_flushed(f, p, end, timeout).await,
+                    _ => None,
                 }
+            };
+            let slave = async {
+                match acked {
+                    Some(rx) => {
+                        let c = &shared.cfg;
+                        replica::wait_for_slave(
+                            &shared.replica,
+                            rx,
+                            end,
+                            c.ha_slave_fallbehind_max,
+                            c.slave_timeout,
+                        )
+                        .await
+                    }
+                    None => None,
+                }
+            };
+            let (flush, slave) = tokio::join!(flush, slave);
+            // Java lets the replica status override the flush status. A flush that
+            // failed (the store poisoned under it) wins instead: the message is then on
+            // no disk, and SLAVE_NOT_AVAILABLE would tell the producer it was sent.
+            if let Some(s) = slave {
+                result.status = s;
+            }
+            match flush {
+                Some(PutStatus::ServiceNotAvailable) => {
+                    result.status = PutStatus::ServiceNotAvailable
+                }
+                Some(s) if slave.is_none() => result.status = s,
+                _ => {}
             }
             result
         })
@@ -198,6 +243,10 @@ impl MessageStore {
     fn reject(&self, msgs: &[MessageToStore]) -> Option<PutStatus> {
         if msgs.is_empty() {
             return Some(PutStatus::MessageIllegal);
+        }
+        // `checkStoreStatus`: a slave's CommitLog holds only what its master sent.
+        if self.shared.cfg.broker_role.is_slave() {
+            return Some(PutStatus::ServiceNotAvailable);
         }
         if self.shared.health.state() != HealthState::Running {
             return Some(PutStatus::ServiceNotAvailable);
@@ -387,12 +436,23 @@ impl MessageStore {
             min_offset: 0,
             max_offset: 0,
             messages: Vec::new(),
+            suggest_pulling_from_slave: false,
+        };
+        // `nextOffsetCorrection`: a slave leaves a consumer's offset alone (unless
+        // `offsetCheckInSlave`); the master corrects it when the consumer comes back.
+        let correct = |requested: i64, corrected: i64| {
+            let c = &self.shared.cfg;
+            if c.broker_role.is_slave() && !c.offset_check_in_slave {
+                requested
+            } else {
+                corrected
+            }
         };
         let Some(q) = self.queue(topic, queue_id) else {
             // Java creates a missing consume queue on lookup, so a pull of a queue that
             // never held a message reads as an empty queue, not as an unknown one.
             r.status = GetMessageStatus::NoMessageInQueue;
-            r.next_begin_offset = 0;
+            r.next_begin_offset = correct(offset, 0);
             return r;
         };
         let (min, max) = (q.min_offset(), q.max_offset());
@@ -400,12 +460,12 @@ impl MessageStore {
         r.max_offset = max;
         if max == 0 {
             r.status = GetMessageStatus::NoMessageInQueue;
-            r.next_begin_offset = 0;
+            r.next_begin_offset = correct(offset, 0);
             return r;
         }
         if offset < min {
             r.status = GetMessageStatus::OffsetTooSmall;
-            r.next_begin_offset = min;
+            r.next_begin_offset = correct(offset, min);
             return r;
         }
         if offset == max {
@@ -415,7 +475,7 @@ impl MessageStore {
         }
         if offset > max {
             r.status = GetMessageStatus::OffsetOverflowBadly;
-            r.next_begin_offset = if min == 0 { min } else { max };
+            r.next_begin_offset = correct(offset, if min == 0 { min } else { max });
             return r;
         }
         let cfg = &self.shared.cfg;
@@ -427,6 +487,7 @@ impl MessageStore {
         let min_phy = self.shared.commitlog.min_offset();
         let mut total = 0usize;
         let mut cur = offset;
+        let mut max_phy_pulling = 0i64;
         r.status = GetMessageStatus::NoMatchedMessage;
         while cur < max && cur - offset < scan_units {
             let Some(u) = q.get(cur) else {
@@ -435,6 +496,7 @@ impl MessageStore {
                 }
                 break;
             };
+            max_phy_pulling = max_phy_pulling.max(u.phy_offset);
             if u.is_filler() || u.phy_offset < min_phy {
                 cur += 1;
                 continue;
@@ -464,7 +526,18 @@ impl MessageStore {
             }
             cur += 1;
         }
-        r.next_begin_offset = cur;
+        r.next_begin_offset = if r.status == GetMessageStatus::OffsetFoundNull {
+            correct(offset, cur)
+        } else {
+            cur
+        };
+        // How far this consumer is behind the CommitLog end, against the share of memory
+        // Java expects to hold the hot data.
+        let behind = self.shared.commitlog.max_offset() - max_phy_pulling;
+        let memory =
+            physical_memory() as f64 * (f64::from(cfg.access_message_in_memory_max_ratio) / 100.0);
+        r.suggest_pulling_from_slave =
+            r.status != GetMessageStatus::OffsetFoundNull && behind as f64 > memory;
         r
     }
 

@@ -59,6 +59,11 @@ pub(crate) struct Shared {
     pub append_started: AtomicI64,
     /// Store time of the last message dispatched, for the checkpoint.
     pub last_dispatched_ts: AtomicI64,
+    /// Slaves attached to this (master) store and what they acknowledged.
+    pub replica: super::replica::ReplicaState,
+    /// Woken after every group commit or replicated append, for HA connections waiting
+    /// to send new bytes.
+    pub appended: tokio::sync::Notify,
 }
 
 impl Shared {
@@ -123,4 +128,19 @@ pub(crate) fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+/// Physical memory in bytes (Java's `StoreUtil.TOTAL_PHYSICAL_MEMORY_SIZE`).
+pub(crate) fn physical_memory() -> u64 {
+    static MEM: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *MEM.get_or_init(|| {
+        // SAFETY: sysconf has no preconditions.
+        let (pages, size) = unsafe {
+            (
+                libc::sysconf(libc::_SC_PHYS_PAGES),
+                libc::sysconf(libc::_SC_PAGESIZE),
+            )
+        };
+        u64::try_from(pages).unwrap_or(0) * u64::try_from(size).unwrap_or(0)
+    })
 }

@@ -38,7 +38,30 @@ pub enum PutStatus {
     QueueFull,
     /// The next CommitLog file could not be created (Java's CREATE_MAPEDFILE_FAILED).
     CreateMappedFileFailed,
+    /// SYNC_MASTER: stored, but no slave acknowledged it within `slave_timeout`.
+    FlushSlaveTimeout,
+    /// SYNC_MASTER: stored, but no slave is connected or the slave is too far behind.
+    SlaveNotAvailable,
     UnknownError,
+}
+
+impl PutStatus {
+    /// The Java name (`PutMessageStatus.name()`), which some answers carry as remark.
+    pub fn java_name(self) -> &'static str {
+        match self {
+            PutStatus::PutOk => "PUT_OK",
+            PutStatus::FlushDiskTimeout => "FLUSH_DISK_TIMEOUT",
+            PutStatus::ServiceNotAvailable => "SERVICE_NOT_AVAILABLE",
+            PutStatus::MessageIllegal => "MESSAGE_ILLEGAL",
+            PutStatus::PropertiesSizeExceeded => "PROPERTIES_SIZE_EXCEEDED",
+            PutStatus::OsPageCacheBusy => "OS_PAGECACHE_BUSY",
+            PutStatus::QueueFull => "OS_PAGECACHE_BUSY",
+            PutStatus::CreateMappedFileFailed => "CREATE_MAPEDFILE_FAILED",
+            PutStatus::FlushSlaveTimeout => "FLUSH_SLAVE_TIMEOUT",
+            PutStatus::SlaveNotAvailable => "SLAVE_NOT_AVAILABLE",
+            PutStatus::UnknownError => "UNKNOWN_ERROR",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,6 +116,10 @@ pub struct GetMessageResult {
     pub max_offset: i64,
     /// Stored records, each straight from the mapped CommitLog file.
     pub messages: Vec<Bytes>,
+    /// The consumer is further behind the CommitLog end than
+    /// `accessMessageInMemoryMaxRatio` of physical memory (Java's
+    /// `isSuggestPullingFromSlave`).
+    pub suggest_pulling_from_slave: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -114,6 +141,33 @@ pub enum OpenError {
     Locked(std::path::PathBuf),
     #[error("recovery: {0}")]
     Recovery(String),
+}
+
+/// Why bytes replicated from a master could not be appended.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplicaAppendError {
+    #[error("master pushed offset {master} but the slave's commit log ends at {slave}")]
+    OffsetMismatch { slave: i64, master: i64 },
+    #[error("an empty commit log can only start at a file boundary, not at {0}")]
+    Unaligned(i64),
+    #[error("only a SLAVE store takes replicated bytes")]
+    NotSlave,
+    #[error("the store refuses writes ({0})")]
+    Refused(&'static str),
+    #[error("the master's stream is not a commit log: {0}")]
+    Malformed(String),
+    #[error(transparent)]
+    File(#[from] FileError),
+}
+
+/// Where a slave's CommitLog stands after a replicated append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplicatedEnd {
+    /// One past the last whole record written: what the slave reports to its master.
+    pub stored: i64,
+    /// One past the last byte received (the start of a record still arriving is kept
+    /// in memory): where the master's next transfer must start.
+    pub received: i64,
 }
 
 /// Called with (topic, queue id, new max offset) after messages are dispatched.

@@ -7,8 +7,9 @@ use std::sync::mpsc;
 
 use tokio::sync::oneshot;
 
+use super::health::HealthState;
 use super::shared::{now_ms, Shared};
-use super::types::{MessageToStore, PutResult, PutStatus};
+use super::types::{MessageToStore, PutResult, PutStatus, ReplicaAppendError, ReplicatedEnd};
 use crate::commitlog::AppendError;
 use crate::config::FlushDiskType;
 use crate::record::{self, sys_flag, RecordFields};
@@ -20,6 +21,12 @@ pub(crate) enum Job {
     },
     /// Forget a deleted topic's queue offsets.
     DeleteTopic(String),
+    /// Bytes a master replicated, appended verbatim at `start` (SLAVE only).
+    Replicate {
+        start: i64,
+        data: bytes::Bytes,
+        reply: oneshot::Sender<Result<ReplicatedEnd, ReplicaAppendError>>,
+    },
 }
 
 pub(crate) fn writer_loop(
@@ -28,6 +35,8 @@ pub(crate) fn writer_loop(
     mut offsets: HashMap<String, HashMap<i32, i64>>,
 ) {
     let mut replies = Vec::new();
+    // A slave's record still arriving: its first bytes, held until the rest comes.
+    let mut partial = Vec::new();
     while let Ok(first) = rx.recv() {
         fail::fail_point!("writer-loop");
         let mut job = Some(first);
@@ -43,7 +52,7 @@ pub(crate) fn writer_loop(
                     shared.queued.fetch_sub(1, Ordering::Relaxed);
                     // Checked per job: appends queued before the store was poisoned must
                     // not be acknowledged either.
-                    let result = if shared.health.state() != super::health::HealthState::Running {
+                    let result = if shared.health.state() != HealthState::Running {
                         PutResult::failed(PutStatus::ServiceNotAvailable)
                     } else {
                         shared.append_started.store(now_ms(), Ordering::Relaxed);
@@ -55,29 +64,98 @@ pub(crate) fn writer_loop(
                 Job::DeleteTopic(t) => {
                     offsets.remove(&t);
                 }
+                Job::Replicate { start, data, reply } => {
+                    shared.append_started.store(now_ms(), Ordering::Relaxed);
+                    let result = replicate(shared, &mut partial, start, &data);
+                    // Published before the answer (even after a failure part-way: what was
+                    // written is there), so the end the slave reports is one the flusher
+                    // and dispatcher already know about.
+                    publish(shared, None);
+                    let _ = reply.send(result);
+                }
             }
         }
         if appended {
-            let mut p = shared.progress.lock().unwrap_or_else(|e| e.into_inner());
-            p.written = shared.commitlog.max_offset();
-            let written = p.written;
-            if let Some((_, r)) = replies.last() {
-                p.last_store_ts = p.last_store_ts.max(r.store_timestamp);
-            }
-            drop(p);
-            shared.dispatch_cv.notify_one();
-            if shared.cfg.flush_disk_type == FlushDiskType::Sync {
-                shared.flush_cv.notify_one();
-            }
-            if written >= shared.warm_at.load(Ordering::Relaxed) {
-                shared.warm_cv.notify_one();
-            }
+            publish(shared, replies.last().map(|(_, r)| r.store_timestamp));
         }
         shared.append_started.store(0, Ordering::Relaxed);
         for (reply, result) in replies.drain(..) {
             let _ = reply.send(result);
         }
     }
+}
+
+/// Tells the flusher, dispatcher and warmer how far the CommitLog now reaches.
+fn publish(shared: &Shared, last_store_ts: Option<i64>) {
+    let mut p = shared.progress.lock().unwrap_or_else(|e| e.into_inner());
+    p.written = shared.commitlog.max_offset();
+    let written = p.written;
+    if let Some(ts) = last_store_ts {
+        p.last_store_ts = p.last_store_ts.max(ts);
+    }
+    drop(p);
+    shared.dispatch_cv.notify_one();
+    if shared.cfg.flush_disk_type == FlushDiskType::Sync {
+        shared.flush_cv.notify_one();
+    }
+    if written >= shared.warm_at.load(Ordering::Relaxed) {
+        shared.warm_cv.notify_one();
+    }
+    // HA connections waiting for new bytes; without one this is a single atomic load.
+    shared.appended.notify_waiters();
+}
+
+/// A replicated append: refused like any write when the store cannot vouch for what it
+/// writes (poisoned); a full disk does not stop it, as a Java slave keeps copying into
+/// the files it has. Only whole records reach the files; the start of one still arriving
+/// waits in `partial`.
+fn replicate(
+    shared: &Shared,
+    partial: &mut Vec<u8>,
+    start: i64,
+    data: &[u8],
+) -> Result<ReplicatedEnd, ReplicaAppendError> {
+    if !shared.cfg.broker_role.is_slave() {
+        return Err(ReplicaAppendError::NotSlave);
+    }
+    if shared.health.state() == HealthState::Poisoned {
+        return Err(ReplicaAppendError::Refused("POISONED"));
+    }
+    let cl = &shared.commitlog;
+    let empty = cl.files().last().is_none();
+    let stored = cl.max_offset();
+    let received = stored + partial.len() as i64;
+    if !empty && start != received {
+        if start != stored {
+            return Err(ReplicaAppendError::OffsetMismatch {
+                slave: received,
+                master: start,
+            });
+        }
+        // A new connection starts again from the last whole record.
+        partial.clear();
+    }
+    let at = if empty { start } else { stored };
+    let joined;
+    let bytes: &[u8] = if partial.is_empty() {
+        data
+    } else {
+        partial.extend_from_slice(data);
+        joined = std::mem::take(partial);
+        &joined
+    };
+    let whole = crate::commitlog::whole_records(at, bytes, cl.file_size())
+        .map_err(ReplicaAppendError::Malformed)?;
+    inject_append_fault(shared).map_err(|e| match e {
+        AppendError::File(f) => ReplicaAppendError::File(f),
+        AppendError::TooLarge { .. } => ReplicaAppendError::Refused("append fault"),
+    })?;
+    let stored = cl.append_verbatim(at, bytes.get(..whole).unwrap_or_default())?;
+    *partial = bytes.get(whole..).unwrap_or_default().to_vec();
+    Ok(ReplicatedEnd {
+        stored,
+        received: stored + partial.len() as i64,
+    })
 }
 
 fn append(

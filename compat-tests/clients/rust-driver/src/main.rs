@@ -22,6 +22,17 @@ use rocketmq_model::common::message::MessageTrait;
 use rocketmq_runtime::{RuntimeConfig, RuntimeOwner};
 use serde_json::{json, Value};
 
+/// The Java `SendStatus` names, as the other drivers print them.
+fn status_name(s: &rocketmq_model::result::SendStatus) -> &'static str {
+    use rocketmq_model::result::SendStatus;
+    match s {
+        SendStatus::SendOk => "SEND_OK",
+        SendStatus::FlushDiskTimeout => "FLUSH_DISK_TIMEOUT",
+        SendStatus::FlushSlaveTimeout => "FLUSH_SLAVE_TIMEOUT",
+        SendStatus::SlaveNotAvailable => "SLAVE_NOT_AVAILABLE",
+    }
+}
+
 struct Args(HashMap<String, String>);
 
 impl Args {
@@ -167,7 +178,7 @@ async fn send(rt: Arc<ClientRuntime>, a: Args) -> ClientResult<i32> {
         while start < count {
             let msgs: Vec<Message> = (start..(start + step).min(count)).map(|i| message(&a, i)).collect();
             match p.send_batch(msgs).await {
-                Ok(r) => out(json!({"i": start, "status": 0, "msgId": r.msg_id.map(|m| m.to_string()), "queueOffset": r.queue_offset})),
+                Ok(r) => out(json!({"i": start, "status": status_name(&r.send_status), "msgId": r.msg_id.map(|m| m.to_string()), "queueOffset": r.queue_offset})),
                 Err(e) => {
                     failures += 1;
                     out(json!({"i": start, "error": e.to_string()}));
@@ -185,7 +196,7 @@ async fn send(rt: Arc<ClientRuntime>, a: Args) -> ClientResult<i32> {
                 .send_with_callback(message(&a, i), move |r: Option<&SendResult>, e: Option<&ClientError>| {
                     let line = match (r, e) {
                         (Some(r), _) => json!({
-                            "i": i, "status": 0, "async": true,
+                            "i": i, "status": status_name(&r.send_status), "async": true,
                             "msgId": r.msg_id.as_ref().map(|m| m.to_string()),
                             "queueId": r.message_queue.as_ref().map(|q| q.queue_id()),
                             "queueOffset": r.queue_offset,
@@ -237,13 +248,13 @@ async fn send(rt: Arc<ClientRuntime>, a: Args) -> ClientResult<i32> {
         };
         match res {
             Ok(Some(r)) => out(json!({
-                "i": i, "status": 0,
+                "i": i, "status": status_name(&r.send_status),
                 "msgId": r.msg_id.map(|m| m.to_string()),
                 "offsetMsgId": r.offset_msg_id,
                 "queueId": r.message_queue.as_ref().map(|q| q.queue_id()),
                 "queueOffset": r.queue_offset,
             })),
-            Ok(None) => out(json!({"i": i, "status": 0, "oneway": true})),
+            Ok(None) => out(json!({"i": i, "status": "SEND_OK", "oneway": true})),
             Err(e) => {
                 failures += 1;
                 out(json!({"i": i, "error": e.to_string()}));

@@ -27,15 +27,19 @@ fn free_port() -> Result<u16, String> {
         .map_err(|e| format!("no free port: {e}"))
 }
 
-/// A free port whose VIP channel (port - 2) is free too.
+/// A free port whose VIP channel (port - 2) and HA port (port + 1) are free too.
 fn free_broker_port() -> Result<u16, String> {
     for _ in 0..100 {
         let p = free_port()?;
-        if p > 1026 && TcpListener::bind(("127.0.0.1", p - 2)).is_ok() {
+        if p > 1026
+            && p < u16::MAX
+            && TcpListener::bind(("127.0.0.1", p - 2)).is_ok()
+            && TcpListener::bind(("127.0.0.1", p + 1)).is_ok()
+        {
             return Ok(p);
         }
     }
-    Err("no free broker port with a free VIP port".into())
+    Err("no free broker port with free VIP and HA ports".into())
 }
 
 impl Broker {
