@@ -5,11 +5,13 @@ mod admin;
 mod batch;
 mod client_manage;
 mod clients;
+mod consumer_filter;
 mod context;
 mod filter;
 mod groups;
 mod locks;
 mod long_poll;
+mod message_filter;
 mod offset_requests;
 mod offsets;
 mod park_hook;
@@ -123,6 +125,7 @@ impl Broker {
             files,
             delays,
             task_restarts: Default::default(),
+            filters: Default::default(),
         });
         ctx.persist_topics();
         ctx.persist_groups();
@@ -248,6 +251,7 @@ async fn housekeeping(ctx: Arc<BrokerContext>, shutdown: CancellationToken) {
                 for group in ctx.clients.expire(Instant::now()) {
                     ctx.clients.notify_ids_changed(&group);
                 }
+                ctx.sweep_filters();
             }
             _ = held.tick() => {
                 ctx.parked.check_held(|topic, queue_id| ctx.store.max_offset_in_queue(topic, queue_id));

@@ -53,7 +53,7 @@ impl RequestHandler for BrokerProcessor {
             request::GET_CONSUMER_LIST_BY_GROUP => client_manage::consumer_list(ctx, &req),
             request::LOCK_BATCH_MQ => client_manage::lock_batch(ctx, &req),
             request::UNLOCK_BATCH_MQ => client_manage::unlock_batch(ctx, &req),
-            request::CHECK_CLIENT_CONFIG => Ok(RemotingCommand::success(&req)),
+            request::CHECK_CLIENT_CONFIG => client_manage::check_client_config(ctx, &req),
             request::UPDATE_AND_CREATE_TOPIC => admin::update_and_create_topic(ctx, &req),
             request::DELETE_TOPIC_IN_BROKER => admin::delete_topic(ctx, &req),
             request::GET_ALL_TOPIC_CONFIG => admin::all_topic_config(ctx, &req),
@@ -73,5 +73,6 @@ impl RequestHandler for BrokerProcessor {
         for group in self.ctx.clients.connection_closed(conn) {
             self.ctx.clients.notify_ids_changed(&group);
         }
+        self.ctx.sweep_filters();
     }
 }
