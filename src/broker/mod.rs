@@ -21,6 +21,7 @@ pub mod properties;
 mod pull;
 mod query;
 mod registration;
+mod reply;
 mod retry;
 mod runtime_info;
 mod schedule;

@@ -8,7 +8,7 @@ use rmqd_remoting::{ConnectionHandle, RemotingCommand, Reply, RequestHandler};
 
 use super::context::{BrokerContext, Outcome};
 use super::runtime_info;
-use super::{admin, client_manage, offset_requests, pull, query, retry, send, transaction};
+use super::{admin, client_manage, offset_requests, pull, query, reply, retry, send, transaction};
 
 pub struct BrokerProcessor {
     ctx: Arc<BrokerContext>,
@@ -39,6 +39,9 @@ impl RequestHandler for BrokerProcessor {
                 return pull::process(ctx, conn, req)
             }
             request::CONSUMER_SEND_MSG_BACK => return retry::process(ctx, req),
+            request::SEND_REPLY_MESSAGE | request::SEND_REPLY_MESSAGE_V2 => {
+                return reply::process(ctx, conn, req)
+            }
             request::END_TRANSACTION => return transaction::end_transaction(ctx, req),
             request::QUERY_CONSUMER_OFFSET => offset_requests::query_consumer_offset(ctx, &req),
             request::UPDATE_CONSUMER_OFFSET => offset_requests::update_consumer_offset(ctx, &req),

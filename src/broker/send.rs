@@ -69,7 +69,7 @@ fn prepare_and_queue(
     Ok((queue_id, ctx.store.put(msg)))
 }
 
-fn check_topic(
+pub(super) fn check_topic(
     ctx: &Arc<BrokerContext>,
     conn: &ConnectionHandle,
     h: &SendMessageRequestHeader,
@@ -147,7 +147,7 @@ fn check_topic(
     Ok(tc)
 }
 
-fn pick_queue(h: &SendMessageRequestHeader, tc: &TopicConfig) -> Outcome<i32> {
+pub(super) fn pick_queue(h: &SendMessageRequestHeader, tc: &TopicConfig) -> Outcome<i32> {
     let valid = tc.read_queue_nums.max(tc.write_queue_nums);
     if h.queue_id >= valid {
         return Err(Refusal::system(format!(
@@ -163,7 +163,7 @@ fn pick_queue(h: &SendMessageRequestHeader, tc: &TopicConfig) -> Outcome<i32> {
     Ok(h.queue_id)
 }
 
-fn check_body(ctx: &BrokerContext, len: usize) -> Outcome<()> {
+pub(super) fn check_body(ctx: &BrokerContext, len: usize) -> Outcome<()> {
     if len > ctx.config.max_message_size as usize {
         return Err(Refusal::new(
             response::MESSAGE_ILLEGAL,
@@ -237,7 +237,7 @@ fn build_single(
 
 /// A producer's properties, refused unparsed when no record could hold them: Java's
 /// store answers such a message with this code and remark.
-fn client_properties(ctx: &BrokerContext, s: &str) -> Outcome<Properties> {
+pub(super) fn client_properties(ctx: &BrokerContext, s: &str) -> Outcome<Properties> {
     properties::parse_from_client(s).map_err(|properties::TooLong(len)| {
         tracing::debug!(len, "message properties length too long");
         Refusal::new(
