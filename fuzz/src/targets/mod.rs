@@ -2,6 +2,7 @@
 
 pub mod broker;
 pub mod remoting;
+pub mod sql;
 pub mod store;
 
 use crate::Target;
@@ -46,6 +47,10 @@ pub const TARGETS: &[Target] = &[
     Target {
         name: "filter",
         run: broker::filter,
+    },
+    Target {
+        name: "sql92",
+        run: sql::sql92,
     },
     Target {
         name: "record",
