@@ -86,6 +86,13 @@ impl ConsumerFilters {
     /// old filter, so pulls report FILTER_DATA_NOT_EXIST); the group's topics that are
     /// no longer subscribed are marked dead.
     pub fn register_group(&self, group: &str, subs: &[SubscriptionData]) {
+        let any_sql = subs
+            .iter()
+            .any(|s| !is_tag_type(&s.expression_type) && !s.sub_string.is_empty());
+        // The common heartbeat (tags only, no filter on record) takes no write lock.
+        if !any_sql && !self.read().values().any(|g| g.contains_key(group)) {
+            return;
+        }
         let now = Instant::now();
         for sub in subs {
             if is_tag_type(&sub.expression_type) || sub.sub_string.is_empty() {
