@@ -134,7 +134,10 @@ fn is_delete_hour(delete_when: &str) -> bool {
         .any(|h| h == hour)
 }
 
-/// Share of the filesystem holding `path` that is in use.
+/// Share of the filesystem holding `path` that is in use, as Java's
+/// `UtilAll.getDiskPartitionSpaceUsedPercent` computes it: used (total less free)
+/// over used plus usable, rounded up to a whole percent. Blocks reserved for root count
+/// in neither, so a filesystem with a large reserve is not taken for a full one.
 pub fn disk_usage(path: &Path) -> Option<f64> {
     use std::os::unix::ffi::OsStrExt;
     let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
@@ -146,18 +149,38 @@ pub fn disk_usage(path: &Path) -> Option<f64> {
         }
         st
     };
-    let total = st.f_blocks as f64;
-    if total <= 0.0 {
+    usage_ratio(st.f_blocks, st.f_bfree, st.f_bavail)
+}
+
+/// `usedSpace * 100 / (usedSpace + usableSpace)`, rounded up, over 100.
+fn usage_ratio(total: u64, free: u64, usable: u64) -> Option<f64> {
+    if total == 0 {
         return None;
     }
-    let free = st.f_bavail as f64;
-    Some(((total - free) / total).clamp(0.0, 1.0))
+    let used = u128::from(total.saturating_sub(free));
+    let entire = used + u128::from(usable);
+    if entire == 0 {
+        return None;
+    }
+    let percent = (used * 100).div_ceil(entire);
+    Some((percent as f64 / 100.0).clamp(0.0, 1.0))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::StoreConfig;
+
+    #[test]
+    fn usage_as_java_measures_it() {
+        // No reserve: used over total, rounded up to a percent.
+        assert_eq!(usage_ratio(1000, 575, 575), Some(0.43));
+        // A large root reserve (f_bfree far above f_bavail) is left out, as Java
+        // leaves it out: 76.6 used, 21 usable → 79 %, not the 92 % of (total - usable).
+        assert_eq!(usage_ratio(270_553, 193_955, 20_975), Some(0.79));
+        assert_eq!(usage_ratio(0, 0, 0), None);
+        assert_eq!(usage_ratio(100, 0, 0), Some(1.0));
+    }
 
     fn cfg() -> StoreConfig {
         StoreConfig::new("/nonexistent".into(), ([127, 0, 0, 1], 1).into())
