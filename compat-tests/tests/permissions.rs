@@ -37,24 +37,34 @@ fn create_topic_with_perm(broker: &str, topic: &str, perm: i32) {
     assert_eq!(code, 0, "create {topic}: {remark}");
 }
 
-/// Each queue data's perm in the name server's route for `topic` (GET_ROUTEINFO_BY_TOPIC).
-fn route_perms(namesrv: &str, topic: &str) -> Vec<i64> {
-    let (code, remark, body) = remoting_request(namesrv, 105, &[("topic", topic)], b"");
-    assert_eq!(code, 0, "route of {topic}: {remark}");
+/// Each queue data's perm in the name server's route for `topic` (GET_ROUTEINFO_BY_TOPIC),
+/// or None while there is no route yet.
+fn try_route_perms(namesrv: &str, topic: &str) -> Option<Vec<i64>> {
+    let (code, _, body) = remoting_request(namesrv, 105, &[("topic", topic)], b"");
+    if code != 0 {
+        return None;
+    }
     let route: Value = serde_json::from_slice(&body).expect("route JSON");
-    route["queueDatas"]
-        .as_array()
-        .expect("queueDatas")
-        .iter()
-        .map(|q| q["perm"].as_i64().unwrap_or(-1))
-        .collect()
+    Some(
+        route["queueDatas"]
+            .as_array()
+            .expect("queueDatas")
+            .iter()
+            .map(|q| q["perm"].as_i64().unwrap_or(-1))
+            .collect(),
+    )
 }
 
+fn route_perms(namesrv: &str, topic: &str) -> Vec<i64> {
+    try_route_perms(namesrv, topic).unwrap_or_else(|| panic!("no route for {topic}"))
+}
+
+/// A new topic reaches the name server with the broker's next (oneway) registration.
 fn wait_for_route_perm(namesrv: &str, topic: &str, perm: i64) {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let perms = route_perms(namesrv, topic);
-        if perms == [perm] {
+        let perms = try_route_perms(namesrv, topic);
+        if perms.as_deref() == Some(&[perm][..]) {
             return;
         }
         assert!(
