@@ -293,6 +293,13 @@ broker_config! {
     trace_topic_enable: bool = false => "traceTopicEnable",
     /// `msgTraceTopicName`
     msg_trace_topic_name: String = "RMQ_SYS_TRACE_TOPIC".into() => "msgTraceTopicName",
+    /// `enablePropertyFilter`: evaluate SQL92 subscriptions (`MessageSelector.bySql`)
+    enable_property_filter: bool = false => "enablePropertyFilter",
+    /// `filterSupportRetry`: apply a group's SQL92 filter to its %RETRY% messages too
+    filter_support_retry: bool = false => "filterSupportRetry",
+    /// `storeReplyMessageEnable`: keep replies (SEND_REPLY_MESSAGE) in the reply topic as
+    /// well as pushing them to the requester
+    store_reply_message_enable: bool = true => "storeReplyMessageEnable",
     /// `compressedRegister`
     compressed_register: bool = false => "compressedRegister",
     /// `forceRegister`

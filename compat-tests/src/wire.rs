@@ -170,6 +170,16 @@ impl Conn {
         self.write(code, 2, opaque, ext, body);
     }
 
+    /// Answers a request the broker sent on this connection (flag 1, its opaque).
+    pub fn respond(&mut self, to: &Frame, code: i32, remark: &str) {
+        let header = serde_json::json!({
+            "code": code, "language": "JAVA", "version": 409, "opaque": to.opaque,
+            "flag": 1, "remark": remark, "extFields": {}
+        });
+        let frame = json_frame(&header, b"");
+        self.stream.write_all(&frame).expect("write frame");
+    }
+
     /// The next request the broker sends on this connection, waiting up to `timeout`.
     pub fn next_request(&mut self, timeout: Duration) -> Option<Frame> {
         if let Some(f) = self.pending_requests.pop_front() {

@@ -162,6 +162,7 @@ pub fn write(fixtures: &Path, out: &Path) -> Result<(usize, usize), SeedError> {
     index_seeds(&mut c, &store.join("index"))?;
     timer_seeds(&mut c)?;
     ha_seeds(&mut c, &fixtures.join("ha/java-4.9.8/ha-stream-raw.jsonl"))?;
+    sql_seeds(&mut c);
     c.write(out)
 }
 
@@ -209,6 +210,34 @@ fn ha_seeds(c: &mut Corpus, raw: &Path) -> Result<(), SeedError> {
     bodies.truncate(MAX_BODY * 2);
     c.add("replica_records", "java-master-bodies", bodies);
     Ok(())
+}
+
+/// SQL92 selectors (no Java capture has one): each production of the grammar, some of
+/// Java's refusals, and properties as a producer stores them.
+fn sql_seeds(c: &mut Corpus) {
+    const EXPRS: &[&str] = &[
+        "a = 'x'",
+        "a <> 'it''s' AND b IS NOT NULL",
+        "a > 5 OR b >= 1.5e3 OR c < -2 OR d <= 3000000000",
+        "a BETWEEN 1 AND 10 AND b NOT BETWEEN 2 AND 3",
+        "a IN ('x', 'y') OR b NOT IN ('1','2','3','4','5','6')",
+        "NOT (a = TRUE) AND b = FALSE OR c IS NULL",
+        "(a = 1) = (b = 2) -- comment\n",
+        "/* block */ TAGS = 'TagA' AND KEYS IS NOT NULL",
+        "a > 0.0",
+        "a BETWEEN 5 AND 1",
+        "a = 1 AND",
+        "'x' IN ('x')",
+    ];
+    let props = "a\u{1}5\u{2}b\u{1}2\u{2}c\u{1}x\u{2}TAGS\u{1}TagA\u{2}KEYS\u{1}k1\u{2}";
+    for (i, e) in EXPRS.iter().enumerate() {
+        let mut s = e.as_bytes().to_vec();
+        s.push(0);
+        s.extend_from_slice(props.as_bytes());
+        c.add("sql92", format!("expr-{i}"), s);
+    }
+    let check = br#"{"clientId":"127.0.0.1@1","group":"G","subscriptionData":{"classFilterMode":false,"codeSet":[],"expressionType":"SQL92","subString":"a > 1","subVersion":1,"tagsSet":[],"topic":"T"}}"#;
+    c.add("body_json", "check_client", with_kind("check_client", check));
 }
 
 fn wire_seeds(c: &mut Corpus, frames: &[Captured]) {

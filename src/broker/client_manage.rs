@@ -5,14 +5,17 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use rmqd_remoting::body::client::{
-    ConsumerIdList, HeartbeatData, LockBatchRequestBody, LockBatchResponseBody,
+    CheckClientRequestBody, ConsumerIdList, HeartbeatData, LockBatchRequestBody,
+    LockBatchResponseBody,
 };
 use rmqd_remoting::body::to_json;
 use rmqd_remoting::body::topic::perm;
+use rmqd_remoting::codes::response;
 use rmqd_remoting::headers::broker::{ConsumerGroupHeader, UnregisterClientRequestHeader};
 use rmqd_remoting::{ConnectionHandle, RemotingCommand};
 
 use super::clients::ClientChannel;
+use super::consumer_filter::{is_tag_type, BuildError};
 use super::context::{now_ms, BrokerContext, Outcome, Refusal};
 
 pub const RETRY_GROUP_TOPIC_PREFIX: &str = "%RETRY%";
@@ -59,6 +62,10 @@ pub fn heartbeat(
         let changed = ctx
             .clients
             .register_consumer(data, channel(conn, req, &hb.client_id));
+        // Java's REGISTER event, on every heartbeat: SQL92 subscriptions (re)compiled
+        // when their version moves.
+        ctx.filters
+            .register_group(&data.group_name, &data.subscription_data_set);
         if changed {
             tracing::info!(group = %data.group_name, client = %hb.client_id, "consumer group changed");
             if notify_enabled {
@@ -90,6 +97,7 @@ pub fn unregister_client(
         if ctx.clients.unregister_consumer(g, conn) && notify {
             ctx.clients.notify_ids_changed(g);
         }
+        ctx.sweep_filters();
     }
     let mut resp = RemotingCommand::success(req);
     resp.ext_mut();
@@ -135,4 +143,49 @@ pub fn unlock_batch(ctx: &BrokerContext, req: &RemotingCommand) -> Outcome<Remot
     ctx.locks
         .unlock(&body.consumer_group, &body.client_id, &body.mq_set);
     Ok(RemotingCommand::success(req))
+}
+
+/// CHECK_CLIENT_CONFIG (46), as `ClientManageProcessor.checkClientConfig`: a Java consumer
+/// sends each non-tag subscription before it starts and fails to start unless it gets
+/// SUCCESS. SQL92 needs `enablePropertyFilter`; an expression that does not compile is
+/// SUBSCRIPTION_PARSE_FAILED with the parser's message.
+pub fn check_client_config(ctx: &BrokerContext, req: &RemotingCommand) -> Outcome<RemotingCommand> {
+    // Java reads an empty body as no body (fastjson gives null), and that as SUCCESS.
+    let body: CheckClientRequestBody = if req.body.is_empty() {
+        CheckClientRequestBody::default()
+    } else {
+        serde_json::from_slice(&req.body)
+            .map_err(|e| Refusal::system(format!("bad CHECK_CLIENT_CONFIG body: {e}")))?
+    };
+    let Some(sub) = body.subscription_data else {
+        return Ok(RemotingCommand::success(req));
+    };
+    if is_tag_type(&sub.expression_type) {
+        return Ok(RemotingCommand::success(req));
+    }
+    if !ctx.config.enable_property_filter {
+        tracing::info!(client = %body.client_id, group = %body.group, expression_type = %sub.expression_type,
+            "consumer refused: property filters are off (enablePropertyFilter=false)");
+        return Err(Refusal::system(format!(
+            "The broker does not support consumer to filter message by {}",
+            sub.expression_type
+        )));
+    }
+    match ctx.filters.compile(&sub.expression_type, &sub.sub_string) {
+        Ok(_) => Ok(RemotingCommand::success(req)),
+        Err(e) => {
+            tracing::warn!(client = %body.client_id, group = %body.group, expression = %sub.sub_string, error = ?e,
+                "client filters messages, but the expression does not compile");
+            Ok(match e {
+                BuildError::Compile(e) => {
+                    RemotingCommand::error(req, response::SUBSCRIPTION_PARSE_FAILED, e.to_string())
+                }
+                // Java: FilterFactory has no such type, a NullPointerException whose
+                // message (the remark) is null.
+                BuildError::UnknownType => {
+                    RemotingCommand::response_to(req, response::SUBSCRIPTION_PARSE_FAILED)
+                }
+            })
+        }
+    }
 }

@@ -69,6 +69,17 @@ impl Clients {
             .map(|c| c.conn.clone())
     }
 
+    /// The live connection a producer with this client id heartbeats on
+    /// (`ProducerManager.findChannel`): where replies to its requests are pushed.
+    pub fn producer_connection_of_client(&self, client_id: &str) -> Option<ConnectionHandle> {
+        lock(&self.producers)
+            .values()
+            .flat_map(|chs| chs.values())
+            .filter(|c| c.client_id == client_id && !c.conn.is_closed())
+            .max_by_key(|c| c.last_update)
+            .map(|c| c.conn.clone())
+    }
+
     /// Record a consumer's heartbeat. Returns true when the group must rebalance.
     pub fn register_consumer(&self, data: &ConsumerData, channel: ClientChannel) -> bool {
         let mut groups = lock(&self.consumers);

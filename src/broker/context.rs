@@ -8,6 +8,7 @@ use rmqd_remoting::codes::response;
 use rmqd_store::MessageStore;
 
 use super::clients::Clients;
+use super::consumer_filter::ConsumerFilters;
 use super::groups::Groups;
 use super::locks::QueueLocks;
 use super::long_poll::ParkedPulls;
@@ -44,6 +45,8 @@ pub struct BrokerContext {
     pub grpc_clients: Arc<crate::grpc::GrpcClients>,
     /// The broker's role in its master/slave group and what a slave knows of its master.
     pub ha: Arc<super::ha::HaState>,
+    /// Compiled SQL92 subscriptions of the consumer groups.
+    pub filters: ConsumerFilters,
 }
 
 impl BrokerContext {
@@ -56,6 +59,14 @@ impl BrokerContext {
     pub fn register_soon(self: &Arc<Self>) {
         let registrar = self.registrar.clone();
         tokio::spawn(async move { registrar.register_all_oneway().await });
+    }
+}
+
+impl BrokerContext {
+    /// Marks dead the SQL92 filters of groups with no consumer left.
+    pub fn sweep_filters(&self) {
+        self.filters
+            .sweep(|group| self.clients.with_group(group, |_| ()).is_some());
     }
 }
 

@@ -1,5 +1,6 @@
 //! Tag filtering: subscriptions as the Java client builds them (`FilterAPI`), and the
-//! broker's pre-filter on the consume queue's tag hash codes.
+//! broker's pre-filter on the consume queue's tag hash codes. SQL92 subscriptions are
+//! kept whole here and evaluated by `message_filter`.
 
 use std::collections::BTreeSet;
 
@@ -20,6 +21,11 @@ pub fn build_subscription(
         expression_type: expression_type.unwrap_or("TAG").to_owned(),
         ..Default::default()
     };
+    if !matches!(expression_type, None | Some("TAG" | "")) {
+        // `FilterAPI.build`: other types (SQL92) keep the expression whole, untrimmed.
+        sub.sub_string = expression.to_owned();
+        return sub;
+    }
     let expr = expression.trim();
     if expr.is_empty() || expr == SUB_ALL {
         sub.sub_string = SUB_ALL.into();
@@ -61,5 +67,7 @@ mod tests {
         assert!(matches(&ab, i64::from(java_string_hash("TagA"))));
         assert!(!matches(&ab, i64::from(java_string_hash("TagC"))));
         assert!(!matches(&ab, 0), "untagged messages only go to *");
+        let sql = build_subscription("T", "a || b", Some("SQL92"));
+        assert!(sql.tags_set.is_empty() && sql.sub_string == "a || b");
     }
 }

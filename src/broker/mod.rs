@@ -5,6 +5,7 @@ mod admin;
 mod batch;
 mod client_manage;
 mod clients;
+mod consumer_filter;
 pub(crate) mod context;
 pub(crate) mod filter;
 mod groups;
@@ -12,6 +13,7 @@ pub mod grpc_producers;
 mod ha;
 mod locks;
 mod long_poll;
+mod message_filter;
 mod offset_requests;
 mod offsets;
 mod park_hook;
@@ -22,6 +24,7 @@ pub mod properties;
 mod pull;
 mod query;
 mod registration;
+mod reply;
 pub(crate) mod retry;
 mod runtime_info;
 mod schedule;
@@ -172,6 +175,7 @@ impl Broker {
             grpc_producers: Default::default(),
             grpc_clients: Default::default(),
             ha,
+            filters: Default::default(),
         });
         ctx.persist_topics();
         ctx.persist_groups();
@@ -378,6 +382,7 @@ async fn housekeeping(ctx: Arc<BrokerContext>, shutdown: CancellationToken) {
                 for group in ctx.clients.expire(Instant::now()) {
                     ctx.clients.notify_ids_changed(&group);
                 }
+                ctx.sweep_filters();
             }
             _ = held.tick() => {
                 ctx.parked.check_held(|topic, queue_id| ctx.store.max_offset_in_queue(topic, queue_id));

@@ -9,7 +9,7 @@ use rmqd_remoting::{ConnectionHandle, RemotingCommand, Reply, RequestHandler};
 use super::context::{BrokerContext, Outcome};
 use super::runtime_info;
 use super::{
-    admin, client_manage, ha, offset_requests, pop, pull, query, retry, send, transaction,
+    admin, client_manage, ha, offset_requests, pop, pull, query, reply, retry, send, transaction,
 };
 
 pub struct BrokerProcessor {
@@ -55,6 +55,9 @@ impl RequestHandler for BrokerProcessor {
                 return crate::grpc::admin::consume_message_directly(ctx, req)
             }
             request::POLLING_INFO => pop::remoting::polling_info(ctx, &req),
+            request::SEND_REPLY_MESSAGE | request::SEND_REPLY_MESSAGE_V2 => {
+                return reply::process(ctx, conn, req)
+            }
             request::END_TRANSACTION => return transaction::end_transaction(ctx, req),
             request::QUERY_CONSUMER_OFFSET => offset_requests::query_consumer_offset(ctx, &req),
             request::UPDATE_CONSUMER_OFFSET => offset_requests::update_consumer_offset(ctx, &req),
@@ -69,7 +72,7 @@ impl RequestHandler for BrokerProcessor {
             request::GET_CONSUMER_LIST_BY_GROUP => client_manage::consumer_list(ctx, &req),
             request::LOCK_BATCH_MQ => client_manage::lock_batch(ctx, &req),
             request::UNLOCK_BATCH_MQ => client_manage::unlock_batch(ctx, &req),
-            request::CHECK_CLIENT_CONFIG => Ok(RemotingCommand::success(&req)),
+            request::CHECK_CLIENT_CONFIG => client_manage::check_client_config(ctx, &req),
             request::UPDATE_AND_CREATE_TOPIC => admin::update_and_create_topic(ctx, &req),
             request::DELETE_TOPIC_IN_BROKER => admin::delete_topic(ctx, &req),
             request::GET_ALL_TOPIC_CONFIG => admin::all_topic_config(ctx, &req),
@@ -96,5 +99,6 @@ impl RequestHandler for BrokerProcessor {
         for group in self.ctx.clients.connection_closed(conn) {
             self.ctx.clients.notify_ids_changed(&group);
         }
+        self.ctx.sweep_filters();
     }
 }

@@ -12,8 +12,12 @@ use rmqd_remoting::headers::broker::{
 use rmqd_remoting::{ConnectionHandle, RemotingCommand, Reply};
 use rmqd_store::GetMessageStatus;
 
+use rmqd_filter::Selector;
+
+use super::consumer_filter::is_tag_type;
 use super::context::{BrokerContext, Outcome, Refusal};
 use super::filter;
+use super::message_filter::MessageFilter;
 
 /// Broker id of a group's master.
 const MASTER_ID: i64 = 0;
@@ -82,13 +86,37 @@ enum Step {
     },
 }
 
-fn subscription(ctx: &BrokerContext, h: &PullMessageRequestHeader) -> Outcome<SubscriptionData> {
+/// The pull's subscription and, for SQL92, its compiled selector
+/// (`PullMessageProcessor`: from the header when it carries one, else what the group's
+/// heartbeats registered).
+fn subscription(
+    ctx: &BrokerContext,
+    h: &PullMessageRequestHeader,
+) -> Outcome<(SubscriptionData, Option<Arc<Selector>>)> {
     if h.sys_flag & pull_flag::SUBSCRIPTION != 0 {
-        return Ok(filter::build_subscription(
-            &h.topic,
-            h.subscription.as_deref().unwrap_or("*"),
-            h.expression_type.as_deref(),
-        ));
+        let expression_type = h.expression_type.as_deref().unwrap_or("TAG");
+        let expression = h.subscription.as_deref().unwrap_or("");
+        let sub = filter::build_subscription(&h.topic, expression, Some(expression_type));
+        if is_tag_type(expression_type) {
+            return Ok((sub, None));
+        }
+        // `FilterAPI.build` refuses an empty expression. Java then builds the filter
+        // data and, if that fails too, pulls everything unfiltered; rmqd refuses with
+        // the same code rather than deliver what the consumer asked to leave out.
+        let parse_failed = || {
+            Refusal::new(
+                response::SUBSCRIPTION_PARSE_FAILED,
+                "parse the consumer's subscription failed",
+            )
+        };
+        if expression.is_empty() {
+            return Err(parse_failed());
+        }
+        let selector = ctx.filters.compile(expression_type, expression).map_err(|e| {
+            tracing::warn!(group = %h.consumer_group, expression, error = ?e, "parse the consumer's subscription failed");
+            parse_failed()
+        })?;
+        return Ok((sub, Some(selector)));
     }
     let model = ctx
         .clients
@@ -127,7 +155,26 @@ fn subscription(ctx: &BrokerContext, h: &PullMessageRequestHeader) -> Outcome<Su
             "the consumer's subscription not latest",
         ));
     }
-    Ok(sub)
+    if is_tag_type(&sub.expression_type) {
+        return Ok((sub, None));
+    }
+    let data = ctx
+        .filters
+        .get(&h.topic, &h.consumer_group)
+        .ok_or_else(|| {
+            Refusal::new(
+                response::FILTER_DATA_NOT_EXIST,
+                "The broker's consumer filter data is not exist!Your expression may be wrong!",
+            )
+        })?;
+    if data.client_version < h.sub_version {
+        tracing::warn!(group = %h.consumer_group, topic = %h.topic, server = data.client_version, client = h.sub_version, "consumer filter data not latest");
+        return Err(Refusal::new(
+            response::FILTER_DATA_NOT_LATEST,
+            "the consumer's consumer filter data not latest",
+        ));
+    }
+    Ok((sub, Some(data.selector)))
 }
 
 fn execute(
@@ -189,20 +236,25 @@ fn execute(
             conn.peer_addr()
         )));
     }
-    let sub = subscription(ctx, &h)?;
-    if !sub.expression_type.is_empty() && sub.expression_type != "TAG" {
+    let (sub, selector) = subscription(ctx, &h)?;
+    if !is_tag_type(&sub.expression_type) && !ctx.config.enable_property_filter {
         return Err(Refusal::system(format!(
             "The broker does not support consumer to filter message by {}",
             sub.expression_type
         )));
     }
+    let message_filter =
+        MessageFilter::new(sub, selector, &ctx.filters, ctx.config.filter_support_retry);
 
     let max = h.max_msg_nums.clamp(1, 32 * 1024);
-    let found = ctx
-        .store
-        .get_messages(&h.topic, h.queue_id, h.queue_offset, max, &|tags_code| {
-            filter::matches(&sub, tags_code)
-        });
+    let found = ctx.store.get_messages_filtered(
+        &h.topic,
+        h.queue_id,
+        h.queue_offset,
+        max,
+        &|tags_code| message_filter.by_tags_code(tags_code),
+        &|record| message_filter.by_record(record),
+    );
     let (code, remark) = match found.status {
         GetMessageStatus::Found => (response::SUCCESS, "FOUND"),
         GetMessageStatus::MessageWasRemoving => {

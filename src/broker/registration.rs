@@ -12,6 +12,7 @@ use rmqd_remoting::{CancellationToken, RemotingCommand};
 
 use super::topics::TopicTable;
 use crate::config::BrokerConfig;
+use rmqd_remoting::body::topic::{perm, TopicConfig, TopicConfigSerializeWrapper};
 
 /// Told what a two-way registration's response says (`masterAddr`, `haServerAddr`).
 pub type OnRegistered = Arc<dyn Fn(Option<String>, Option<String>) + Send + Sync>;
@@ -52,11 +53,12 @@ impl Registrar {
     }
 
     fn register_request(&self) -> RemotingCommand {
-        let wrapper = self
+        let mut wrapper = self
             .topics
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .snapshot();
+        restrict_to_broker_permission(&mut wrapper, self.config.broker_permission);
         let body = to_json(&RegisterBrokerBody {
             filter_server_list: Vec::new(),
             topic_config_serialize_wrapper: wrapper,
@@ -150,5 +152,58 @@ impl Registrar {
                 _ = tick.tick() => self.register_all().await,
             }
         }
+    }
+}
+
+/// `BrokerController.registerBrokerAll`: a broker whose `brokerPermission` is not both
+/// readable and writable registers every topic with that permission instead (a fresh
+/// `TopicConfig` of the same queue counts), so routes steer clients away.
+fn restrict_to_broker_permission(wrapper: &mut TopicConfigSerializeWrapper, broker_perm: i32) {
+    if broker_perm & perm::READ != 0 && broker_perm & perm::WRITE != 0 {
+        return;
+    }
+    for tc in wrapper.topic_config_table.values_mut() {
+        *tc = TopicConfig {
+            topic_name: tc.topic_name.clone(),
+            read_queue_nums: tc.read_queue_nums,
+            write_queue_nums: tc.write_queue_nums,
+            perm: broker_perm,
+            ..Default::default()
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_carry_the_broker_permission_when_restricted() {
+        let mut w = TopicConfigSerializeWrapper::default();
+        w.topic_config_table.insert(
+            "T".into(),
+            TopicConfig {
+                topic_name: "T".into(),
+                read_queue_nums: 4,
+                write_queue_nums: 2,
+                perm: 7,
+                topic_sys_flag: 1,
+                ..Default::default()
+            },
+        );
+        let full = w.clone();
+        restrict_to_broker_permission(&mut w, 6);
+        assert_eq!(w, full);
+        restrict_to_broker_permission(&mut w, 4);
+        let t = &w.topic_config_table["T"];
+        assert_eq!(
+            (
+                t.perm,
+                t.read_queue_nums,
+                t.write_queue_nums,
+                t.topic_sys_flag
+            ),
+            (4, 4, 2, 0)
+        );
     }
 }

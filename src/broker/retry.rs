@@ -102,6 +102,12 @@ pub fn send_back(
         ctx.persist_topics();
         ctx.register_soon();
     }
+    if retry_cfg.0.perm & perm::WRITE == 0 {
+        return Err(Refusal::new(
+            response::NO_PERMISSION,
+            format!("the topic[{topic}] sending message is forbidden"),
+        ));
+    }
     let bytes = ctx
         .store
         .message_at(h.offset)

@@ -100,7 +100,7 @@ pub fn topic_for_send(
     check_topic(ctx, peer, h)
 }
 
-fn check_topic(
+pub(super) fn check_topic(
     ctx: &Arc<BrokerContext>,
     peer: SocketAddr,
     h: &SendMessageRequestHeader,
@@ -178,7 +178,7 @@ fn check_topic(
     Ok(tc)
 }
 
-fn pick_queue(h: &SendMessageRequestHeader, tc: &TopicConfig) -> Outcome<i32> {
+pub(super) fn pick_queue(h: &SendMessageRequestHeader, tc: &TopicConfig) -> Outcome<i32> {
     let valid = tc.read_queue_nums.max(tc.write_queue_nums);
     if h.queue_id >= valid {
         return Err(Refusal::system(format!(
@@ -194,7 +194,7 @@ fn pick_queue(h: &SendMessageRequestHeader, tc: &TopicConfig) -> Outcome<i32> {
     Ok(h.queue_id)
 }
 
-fn check_body(ctx: &BrokerContext, len: usize) -> Outcome<()> {
+pub(super) fn check_body(ctx: &BrokerContext, len: usize) -> Outcome<()> {
     if len > ctx.config.max_message_size as usize {
         return Err(Refusal::new(
             response::MESSAGE_ILLEGAL,
@@ -275,7 +275,7 @@ fn build_single(
 
 /// A producer's properties, refused unparsed when no record could hold them: Java's
 /// store answers such a message with this code and remark.
-fn client_properties(ctx: &BrokerContext, s: &str) -> Outcome<Properties> {
+pub(super) fn client_properties(ctx: &BrokerContext, s: &str) -> Outcome<Properties> {
     properties::parse_from_client(s).map_err(|properties::TooLong(len)| {
         tracing::debug!(len, "message properties length too long");
         Refusal::new(

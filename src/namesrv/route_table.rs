@@ -360,8 +360,10 @@ impl RouteTable {
         let mut count = 0;
         for queues in self.topic_queues.values_mut() {
             if let Some(qd) = queues.get_mut(broker_name) {
+                // `RouteInfoManager.operateWritePermOfBroker`: ADD sets read+write
+                // outright (an inherit bit is not given back), WIPE clears write.
                 qd.perm = if writable {
-                    qd.perm | perm::WRITE
+                    perm::READ | perm::WRITE
                 } else {
                     qd.perm & !perm::WRITE
                 };
@@ -453,12 +455,22 @@ mod tests {
     #[test]
     fn write_perm_and_delete() {
         let mut t = RouteTable::default();
-        let w = wrapper(1, &["T", "U"]);
+        let mut w = wrapper(1, &["T", "U"]);
+        if let Some(tc) = w.topic_config_table.get_mut("T") {
+            tc.perm = perm::READ | perm::WRITE | perm::INHERIT;
+        }
         t.register(reg("a", "m:1", 0, &w, 1), Instant::now());
         assert_eq!(t.set_write_perm("a", false), 2);
-        assert_eq!(t.route("T").unwrap().queue_datas[0].perm & perm::WRITE, 0);
+        assert_eq!(
+            t.route("T").unwrap().queue_datas[0].perm,
+            perm::READ | perm::INHERIT
+        );
+        // Java's ADD sets PERM_READ | PERM_WRITE, dropping INHERIT.
         assert_eq!(t.set_write_perm("a", true), 2);
-        assert_ne!(t.route("T").unwrap().queue_datas[0].perm & perm::WRITE, 0);
+        assert_eq!(
+            t.route("T").unwrap().queue_datas[0].perm,
+            perm::READ | perm::WRITE
+        );
         t.delete_topic("T", None);
         assert!(t.route("T").is_none());
         assert_eq!(t.all_topics().topic_list, vec!["U".to_string()]);

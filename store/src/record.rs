@@ -307,6 +307,29 @@ pub fn decode(buf: &[u8], check_crc: bool) -> Result<Decoded<'_>, RecordError> {
     }))
 }
 
+/// The encoded properties of the record at the start of `buf`, located by the fixed
+/// field positions as `MessageDecoder.decodeProperties` does (no CRC or UTF-8 check,
+/// the bytes as stored). `None` if the lengths do not fit in `buf`.
+pub fn properties_bytes(buf: &[u8]) -> Option<&[u8]> {
+    let mut r = Reader { buf, pos: 4 };
+    let magic = r.i32().ok()?;
+    r.pos = 4 + 4 + 4 + 4 + 4 + 8 + 8;
+    let sys_flag = r.i32().ok()?;
+    r.pos += 8 + host_len(sys_flag & sys_flag::BORNHOST_V6 != 0);
+    r.pos += 8 + host_len(sys_flag & sys_flag::STOREHOST_V6 != 0);
+    r.pos += 4 + 8;
+    let body_len = usize::try_from(r.i32().ok()?).ok()?;
+    r.take(body_len).ok()?;
+    let topic_len = if magic == MAGIC_V2 {
+        usize::try_from(r.i16().ok()?).ok()?
+    } else {
+        usize::try_from(r.i8().ok()?).ok()?
+    };
+    r.take(topic_len).ok()?;
+    let props_len = usize::try_from(r.i16().ok()?).ok()?;
+    r.take(props_len).ok()
+}
+
 /// Decodes a run of records, as a client decodes a pull body. Stops at the first bad one.
 pub fn decode_all(mut buf: &[u8]) -> Vec<RecordView<'_>> {
     let mut out = Vec::new();
@@ -562,6 +585,8 @@ mod tests {
             assert_eq!(m.property("TAGS"), Some("TagA"));
             assert_eq!(m.queue_offset, 42);
             assert_eq!(m.magic == MAGIC_V2, topic.len() > 127);
+            assert_eq!(properties_bytes(&bytes), Some(m.properties.as_bytes()));
+            assert_eq!(properties_bytes(&bytes[..bytes.len() - 1]), None);
         }
     }
 

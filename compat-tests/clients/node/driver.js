@@ -10,6 +10,7 @@
 //                 [--tag-expr E] [--broadcast] [--from first|last] [--fail-always]
 //                 [--fail-times K] [--stop-after N] [--linger S] [--instance NAME]
 //                 [--count-prefix P]   (only bodies starting with P count towards N)
+//                 [--sql EXPR]   (an SQL92 selector instead of the tag expression)
 //   create-topic  --namesrv A --topic T --queues N   (raw remoting: ali-ons has no admin API)
 // ali-ons has no oneway or batch send, no orderly or pull consumer and no transactions:
 // those report an error line and exit 2. It does not create topics on send either, so a
@@ -28,7 +29,7 @@ function parseArgs(argv) {
     command: argv[0], group: '', count: 1, tag: 'TagA', keysPrefix: 'key', bodyPrefix: 'msg',
     mode: 'sync', queue: -1, delayLevel: 0, orderKeys: 0, queues: 4, expect: 1, timeout: 60,
     tagExpr: '*', from: 'first', orderly: false, broadcast: false, failAlways: false,
-    failTimes: 0, stopAfter: 0, linger: 0, instance: '', countPrefix: '',
+    failTimes: 0, stopAfter: 0, linger: 0, instance: '', countPrefix: '', sql: '',
     timerDelaySec: 0, timerDelayMs: 0, timerDeliverInMs: 0,
   };
   for (let i = 1; i < argv.length; i++) {
@@ -175,7 +176,10 @@ async function consume(a) {
   const deliveries = new Map();
   let done;
   const finished = new Promise(r => { done = r; });
-  consumer.subscribe(a.topic, a.tagExpr, async msg => {
+  // ali-ons takes an SQL92 selector as { expressionType, subString } (it registers it in
+  // heartbeats; it sends no CHECK_CLIENT_CONFIG).
+  const expression = a.sql ? { expressionType: 'SQL92', subString: a.sql } : a.tagExpr;
+  consumer.subscribe(a.topic, expression, async msg => {
     const body = msg.body.toString();
     // Deliveries are counted per body: a retried message comes back under a new msgId
     // (ali-ons sets no UNIQ_KEY), and the drivers' bodies are unique per message.

@@ -3,6 +3,7 @@
 pub mod acl;
 pub mod broker;
 pub mod remoting;
+pub mod sql;
 pub mod store;
 
 use crate::Target;
@@ -55,6 +56,10 @@ pub const TARGETS: &[Target] = &[
     Target {
         name: "pop_records",
         run: broker::pop_records,
+    },
+    Target {
+        name: "sql92",
+        run: sql::sql92,
     },
     Target {
         name: "record",

@@ -7,7 +7,8 @@ use std::io::Write;
 
 use bytes::{Bytes, BytesMut};
 use rmqd_remoting::body::client::{
-    ConsumerIdList, HeartbeatData, LockBatchRequestBody, LockBatchResponseBody, SubscriptionData,
+    CheckClientRequestBody, ConsumerIdList, HeartbeatData, LockBatchRequestBody,
+    LockBatchResponseBody, SubscriptionData,
 };
 use rmqd_remoting::body::cluster::ClusterInfo;
 use rmqd_remoting::body::register::RegisterBrokerBody;
@@ -166,6 +167,7 @@ fn every_header(ext: Option<&ExtFields>) {
         broker::ConsumerSendMsgBackRequestHeader,
         broker::EndTransactionRequestHeader,
         broker::CheckTransactionStateRequestHeader,
+        send::ReplyMessageRequestHeader,
         namesrv::RegisterBrokerRequestHeader,
         namesrv::RegisterBrokerResponseHeader,
         namesrv::BrokerIdentityHeader,
@@ -266,7 +268,7 @@ pub fn body_json(data: &[u8]) {
     let Some((&kind, body)) = data.split_first() else {
         return;
     };
-    match kind % 13 {
+    match kind % 14 {
         0 => json_round_trip::<HeartbeatData>(body),
         1 => json_round_trip::<LockBatchRequestBody>(body),
         2 => json_round_trip::<LockBatchResponseBody>(body),
@@ -279,7 +281,8 @@ pub fn body_json(data: &[u8]) {
         9 => json_round_trip::<KvTable>(body),
         10 => json_round_trip::<TopicRouteData>(body),
         11 => json_round_trip::<ClusterInfo>(body),
-        _ => json_round_trip::<RegisterBrokerBody>(body),
+        12 => json_round_trip::<RegisterBrokerBody>(body),
+        _ => json_round_trip::<CheckClientRequestBody>(body),
     }
 }
 
@@ -298,6 +301,7 @@ pub const BODY_JSON_KINDS: &[(&str, u8)] = &[
     ("route", 10),
     ("cluster_info", 11),
     ("register_broker", 12),
+    ("check_client", 13),
 ];
 
 fn json_round_trip<T: Serialize + DeserializeOwned + PartialEq + Debug>(body: &[u8]) {

@@ -30,9 +30,18 @@ pub fn record(data: &[u8]) {
                 );
                 let _ = record::inflate_body(m.sys_flag, m.body);
                 let _ = m.property("UNIQ_KEY");
+                // The filter's quick lookup must find the properties the decoder found.
+                assert_eq!(
+                    record::properties_bytes(data),
+                    Some(m.properties.as_bytes()),
+                    "properties_bytes disagrees with decode"
+                );
             }
             Ok(Decoded::Blank { .. }) | Err(_) => {}
         }
+    }
+    if let Some(p) = record::properties_bytes(data) {
+        assert!(p.len() <= data.len(), "properties past the input");
     }
     let all = record::decode_all(data);
     let used: usize = all.iter().map(|m| m.total_size).sum();

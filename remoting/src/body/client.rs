@@ -82,6 +82,16 @@ pub struct MessageQueue {
     pub topic: String,
 }
 
+/// CHECK_CLIENT_CONFIG (46) request: `CheckClientRequestBody`, one subscription a consumer
+/// is about to use, sent before it starts so an unsupported filter fails it at once.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct CheckClientRequestBody {
+    pub client_id: String,
+    pub group: String,
+    pub subscription_data: Option<SubscriptionData>,
+}
+
 /// LOCK_BATCH_MQ / UNLOCK_BATCH_MQ request; `onlyThisBroker` is 5.x only.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
@@ -199,6 +209,19 @@ mod tests {
         let c = &hb.consumer_data_set[0];
         assert_eq!(c.message_model, "BROADCASTING");
         assert!(c.subscription_data_set[0].code_set.contains(&2598969));
+    }
+
+    #[test]
+    fn check_client_body_as_java_sends_it() {
+        let body = br#"{"clientId":"127.0.0.1@1","group":"G","subscriptionData":{"classFilterMode":false,"codeSet":[],"expressionType":"SQL92","subString":"a > 1","subVersion":1700000000000,"tagsSet":[],"topic":"T"}}"#;
+        let req: CheckClientRequestBody = serde_json::from_slice(body).unwrap();
+        let sub = req.subscription_data.unwrap();
+        assert_eq!(
+            (sub.expression_type.as_str(), sub.sub_string.as_str()),
+            ("SQL92", "a > 1")
+        );
+        let none: CheckClientRequestBody = serde_json::from_slice(br#"{"group":"G"}"#).unwrap();
+        assert!(none.subscription_data.is_none());
     }
 
     #[test]

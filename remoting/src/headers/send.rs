@@ -112,6 +112,27 @@ command_header! {
     }
 }
 
+command_header! {
+    /// PUSH_REPLY_MESSAGE_TO_CLIENT (326): `ReplyMessageRequestHeader`, the reply a
+    /// replier sent, pushed by the broker to the requester's connection.
+    pub struct ReplyMessageRequestHeader {
+        required producer_group: String = "producerGroup",
+        required topic: String = "topic",
+        required default_topic: String = "defaultTopic",
+        required default_topic_queue_nums: i32 = "defaultTopicQueueNums",
+        required queue_id: i32 = "queueId",
+        required sys_flag: i32 = "sysFlag",
+        required born_timestamp: i64 = "bornTimestamp",
+        required flag: i32 = "flag",
+        optional properties: Option<String> = "properties",
+        optional reconsume_times: Option<i32> = "reconsumeTimes",
+        optional unit_mode: bool = "unitMode",
+        required born_host: String = "bornHost",
+        required store_host: String = "storeHost",
+        required store_timestamp: i64 = "storeTimestamp",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

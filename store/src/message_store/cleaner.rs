@@ -134,7 +134,10 @@ fn is_delete_hour(delete_when: &str) -> bool {
         .any(|h| h == hour)
 }
 
-/// Share of the filesystem holding `path` that is in use.
+/// Share of the filesystem holding `path` that is in use, as Java's
+/// `UtilAll.getDiskPartitionSpaceUsedPercent` computes it: used (total less free)
+/// over used plus usable, rounded up to a whole percent. Blocks reserved for root count
+/// in neither, so a filesystem with a large reserve is not taken for a full one.
 pub fn disk_usage(path: &Path) -> Option<f64> {
     use std::os::unix::ffi::OsStrExt;
     let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
@@ -185,7 +188,19 @@ mod tests {
         assert_eq!(used_ratio(1000, 899, 899), Some(0.11));
         assert_eq!(used_ratio(0, 0, 0), None);
     }
+
     use crate::config::StoreConfig;
+
+    #[test]
+    fn usage_as_java_measures_it() {
+        // No reserve: used over total, rounded up to a percent.
+        assert_eq!(used_ratio(1000, 575, 575), Some(0.43));
+        // A large root reserve (f_bfree far above f_bavail) is left out, as Java
+        // leaves it out: 76.6 used, 21 usable → 79 %, not the 92 % of (total - usable).
+        assert_eq!(used_ratio(270_553, 193_955, 20_975), Some(0.79));
+        assert_eq!(used_ratio(0, 0, 0), None);
+        assert_eq!(used_ratio(100, 0, 0), Some(1.0));
+    }
 
     fn cfg() -> StoreConfig {
         StoreConfig::new("/nonexistent".into(), ([127, 0, 0, 1], 1).into())

@@ -430,6 +430,22 @@ impl MessageStore {
         max_msg_nums: i32,
         filter: &dyn Fn(i64) -> bool,
     ) -> GetMessageResult {
+        self.get_messages_filtered(topic, queue_id, offset, max_msg_nums, filter, &|_| true)
+    }
+
+    /// `getMessage` with both of Java's `MessageFilter` stages: `by_tags_code` on the
+    /// consume-queue unit (`isMatchedByConsumeQueue`), then `by_record` on the stored
+    /// record's bytes (`isMatchedByCommitLog`, property filters). A record either
+    /// refuses counts as scanned, not returned, like a tag mismatch.
+    pub fn get_messages_filtered(
+        &self,
+        topic: &str,
+        queue_id: i32,
+        offset: i64,
+        max_msg_nums: i32,
+        filter: &dyn Fn(i64) -> bool,
+        by_record: &dyn Fn(&[u8]) -> bool,
+    ) -> GetMessageResult {
         let mut r = GetMessageResult {
             status: GetMessageStatus::NoMatchedLogicQueue,
             next_begin_offset: offset,
@@ -513,6 +529,11 @@ impl MessageStore {
                 continue;
             }
             match self.shared.commitlog.bytes(u.phy_offset, size) {
+                Some(b) if !by_record(&b) => {
+                    if r.messages.is_empty() {
+                        r.status = GetMessageStatus::NoMatchedMessage;
+                    }
+                }
                 Some(b) => {
                     total += size;
                     r.messages.push(b);

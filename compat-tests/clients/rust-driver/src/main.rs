@@ -10,10 +10,11 @@ use std::time::Duration;
 
 use cheetah_string::CheetahString;
 use rocketmq_client_rust::{
-    ClientError, ClientResult, ClientRuntime, ClientRuntimeConfig, ConsumeConcurrentlyContext,
-    ConsumeConcurrentlyStatus, ConsumeOrderlyContext, ConsumeOrderlyStatus, DefaultMQProducer,
-    DefaultMQPushConsumer, LocalTransactionState, MQPushConsumer, MessageListenerConcurrently,
-    MessageListenerOrderly, SendResult, TransactionListener, TransactionMQProducer,
+    ClientConfig, ClientError, ClientResult, ClientRuntime, ClientRuntimeConfig,
+    ConsumeConcurrentlyContext, ConsumeConcurrentlyStatus, ConsumeOrderlyContext,
+    ConsumeOrderlyStatus, DefaultLitePullConsumer, DefaultMQProducer, DefaultMQPushConsumer,
+    LocalTransactionState, MQPushConsumer, MessageListenerConcurrently, MessageListenerOrderly,
+    MessageSelector, MessageUtil, SendResult, TransactionListener, TransactionMQProducer,
 };
 use rocketmq_model::common::consumer::consume_from_where::ConsumeFromWhere;
 use rocketmq_model::common::message::message_ext::MessageExt;
@@ -44,7 +45,7 @@ impl Args {
         let mut i = 0;
         while i < rest.len() {
             let k = rest[i].trim_start_matches("--").to_string();
-            if matches!(k.as_str(), "orderly" | "broadcast") {
+            if matches!(k.as_str(), "orderly" | "broadcast" | "trace") {
                 m.insert(k, "true".into());
                 i += 1;
             } else {
@@ -155,8 +156,23 @@ fn acl_hook(a: &Args) -> Option<Arc<dyn rocketmq_transport::api::RPCHook>> {
     })
 }
 
+/// The client configuration: message trace on with `--trace`, to `--trace-topic` if
+/// given (else the client's default, RMQ_SYS_TRACE_TOPIC).
+fn client_config(a: &Args) -> ClientConfig {
+    let mut c = ClientConfig::default();
+    if a.flag("trace") {
+        c.set_enable_trace(true);
+        let topic = a.s("trace-topic", "");
+        if !topic.is_empty() {
+            c.trace_topic = Some(CheetahString::from(topic));
+        }
+    }
+    c
+}
+
 async fn producer(rt: &Arc<ClientRuntime>, a: &Args) -> ClientResult<DefaultMQProducer> {
     let mut p = DefaultMQProducer::builder(rt.clone())
+        .client_config(client_config(a))
         .producer_group(a.s("group", "CompatProducer"))
         .name_server_addr(a.s("namesrv", ""))
         .build();
@@ -338,13 +354,19 @@ async fn consume(rt: Arc<ClientRuntime>, a: Args) -> ClientResult<i32> {
     use rocketmq_protocol::protocol::heartbeat::message_model::MessageModel;
     let model = if a.flag("broadcast") { MessageModel::Broadcasting } else { MessageModel::Clustering };
     let mut c = DefaultMQPushConsumer::builder(rt.clone())
+        .client_config(client_config(&a))
         .consumer_group(a.s("group", "CompatConsumer"))
         .name_server_addr(a.s("namesrv", ""))
         .message_model(model)
         .consume_from_where(ConsumeFromWhere::ConsumeFromFirstOffset)
         .rpc_hook(acl_hook(&a))
         .build();
-    c.subscribe(a.s("topic", "").as_str(), a.s("tag-expr", "*").as_str()).await?;
+    let sql = a.s("sql", "");
+    if sql.is_empty() {
+        c.subscribe(a.s("topic", "").as_str(), a.s("tag-expr", "*").as_str()).await?;
+    } else {
+        c.subscribe_with_selector(a.s("topic", "").as_str(), Some(MessageSelector::by_sql(sql))).await?;
+    }
     let tally = Tally {
         seen: Default::default(),
         deliveries: Default::default(),
@@ -471,6 +493,125 @@ async fn query(rt: Arc<ClientRuntime>, a: Args) -> ClientResult<i32> {
     Ok(code)
 }
 
+/// A lite pull consumer (LITE_PULL_MESSAGE, the subscription in every pull header), by
+/// tag expression or `--sql`.
+async fn lite_pull(rt: Arc<ClientRuntime>, a: Args) -> ClientResult<i32> {
+    let c = DefaultLitePullConsumer::builder(rt.clone())
+        .consumer_group(a.s("group", "CompatLitePull"))
+        .name_server_addr(a.s("namesrv", ""))
+        .consume_from_where(ConsumeFromWhere::ConsumeFromFirstOffset)
+        .build()?;
+    let sql = a.s("sql", "");
+    let selector = if sql.is_empty() {
+        MessageSelector::by_tag(a.s("tag-expr", "*"))
+    } else {
+        MessageSelector::by_sql(sql)
+    };
+    c.subscribe_with_selector(a.s("topic", "").as_str(), Some(selector)).await?;
+    c.start().await?;
+    let expect = a.n("expect", 1) as usize;
+    let mut seen = HashSet::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(a.f("timeout", 60.0));
+    let linger = Duration::from_secs_f64(a.f("linger", 0.0));
+    let mut stop_at = deadline;
+    while tokio::time::Instant::now() < stop_at {
+        for m in c.poll_with_timeout(500).await {
+            out(received(&m, 0));
+            seen.insert(m.body().map(|b| String::from_utf8_lossy(&b).to_string()).unwrap_or_default());
+        }
+        if seen.len() >= expect && stop_at == deadline {
+            stop_at = (tokio::time::Instant::now() + linger).min(deadline);
+        }
+    }
+    out(json!({"done": true, "distinct": seen.len()}));
+    // No shutdown: it waits out the pulls the broker holds (long polling), and the
+    // result is already out.
+    drop(c);
+    Ok(if seen.len() >= expect { 0 } else { 1 })
+}
+
+/// `DefaultMQProducer.request`: each message waits for its reply (PUSH_REPLY_MESSAGE_TO_CLIENT).
+async fn request(rt: Arc<ClientRuntime>, a: Args) -> ClientResult<i32> {
+    let mut p = producer(&rt, &a).await?;
+    let timeout = a.n("timeout-ms", 10_000) as u64;
+    let mut failures = 0;
+    for i in 0..a.n("count", 1) {
+        let started = now_ms();
+        match p.request(message(&a, i), timeout).await {
+            Ok(reply) => {
+                let body = reply.get_body().map(|b| String::from_utf8_lossy(b).to_string()).unwrap_or_default();
+                let prop = |k: &str| reply.property(&CheetahString::from(k)).map(|v| v.to_string());
+                out(json!({
+                    "i": i, "reply": body, "topic": reply.topic().to_string(),
+                    "correlationId": prop("CORRELATION_ID"), "msgType": prop("MSG_TYPE"),
+                    "pushReplyTime": prop("PUSH_REPLY_TIME"), "replyToClient": prop("REPLY_TO_CLIENT"),
+                    "rtMs": now_ms() - started,
+                }))
+            }
+            Err(e) => {
+                failures += 1;
+                out(json!({"i": i, "error": e.to_string()}));
+            }
+        }
+    }
+    p.shutdown().await;
+    Ok(if failures == 0 { 0 } else { 1 })
+}
+
+struct Replier {
+    tx: tokio::sync::mpsc::UnboundedSender<MessageExt>,
+}
+impl MessageListenerConcurrently for Replier {
+    fn consume_message(&self, msgs: &[&MessageExt], _c: &ConsumeConcurrentlyContext) -> ClientResult<ConsumeConcurrentlyStatus> {
+        for m in msgs {
+            let _ = self.tx.send((*m).clone());
+        }
+        Ok(ConsumeConcurrentlyStatus::ConsumeSuccess)
+    }
+}
+
+/// The replying side: a push consumer that answers every request with
+/// `MessageUtil.createReplyMessage` sent by a producer (SEND_REPLY_MESSAGE_V2).
+async fn respond(rt: Arc<ClientRuntime>, a: Args) -> ClientResult<i32> {
+    let mut p = producer(&rt, &a).await?;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut c = DefaultMQPushConsumer::builder(rt.clone())
+        .consumer_group(a.s("group", "CompatResponder"))
+        .name_server_addr(a.s("namesrv", ""))
+        .consume_from_where(ConsumeFromWhere::ConsumeFromFirstOffset)
+        .build();
+    c.subscribe(a.s("topic", "").as_str(), "*").await?;
+    c.register_message_listener_concurrently(Replier { tx });
+    c.start().await?;
+    let expect = a.n("expect", 1) as usize;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(a.f("timeout", 60.0));
+    let mut replied = HashSet::new();
+    while replied.len() < expect {
+        let Ok(Some(m)) = tokio::time::timeout_at(deadline, rx.recv()).await else {
+            break;
+        };
+        let body = m.body().map(|b| String::from_utf8_lossy(&b).to_string()).unwrap_or_default();
+        let reply = match MessageUtil::create_reply_message(&m.message, format!("reply-to-{body}").as_bytes()) {
+            Ok(r) => r,
+            Err(e) => {
+                out(json!({"body": body, "error": e.to_string()}));
+                continue;
+            }
+        };
+        match p.send(reply).await {
+            Ok(r) => {
+                replied.insert(body.clone());
+                out(json!({"replied": body, "status": 0, "queueOffset": r.map(|r| r.queue_offset)}))
+            }
+            Err(e) => out(json!({"replied": body, "error": e.to_string()})),
+        }
+    }
+    out(json!({"done": true, "distinct": replied.len()}));
+    c.shutdown().await;
+    p.shutdown().await;
+    Ok(if replied.len() >= expect { 0 } else { 1 })
+}
+
 fn main() {
     let (cmd, a) = Args::parse();
     let mut config = RuntimeConfig {
@@ -513,6 +654,9 @@ fn main() {
             "consume" | "pull" => consume(client, a).await,
             "tx-send" => tx_send(client, a).await,
             "query" => query(client, a).await,
+            "lite-pull" => lite_pull(client, a).await,
+            "request" => request(client, a).await,
+            "respond" => respond(client, a).await,
             other => {
                 out(json!({"error": format!("unknown command {other}")}));
                 Ok(2)
