@@ -279,6 +279,8 @@ broker_config! {
     server_channel_max_idle_time_seconds: u64 = 120 => "serverChannelMaxIdleTimeSeconds",
     /// `serverSocketMaxFrameLength` (rmqd name for `com.rocketmq.remoting.frameMaxLength`)
     max_frame_length: u64 = 16 * 1024 * 1024 => "serverSocketMaxFrameLength",
+    /// rmqd only: port of the Prometheus endpoint (`GET /metrics`); 0 turns it off
+    metrics_port: u16 = 0 => "metricsPort",
 }
 
 impl BrokerConfig {

@@ -1,4 +1,12 @@
 //! Admin codes (mqadmin, dashboards, and ali-ons, which creates its topics first).
+//! Topic and group management here; the rest by area in `admin/`.
+
+pub mod broker_config;
+pub mod consume_stats;
+pub mod maintenance;
+pub mod producers;
+pub mod relay;
+pub mod topic_stats;
 
 use std::sync::Arc;
 
@@ -106,16 +114,6 @@ pub fn all_groups(ctx: &BrokerContext, req: &RemotingCommand) -> Outcome<Remotin
         subscription_group_table: ctx.groups.snapshot(),
     });
     Ok(RemotingCommand::success(req).with_body(body))
-}
-
-pub fn broker_config(ctx: &BrokerContext, req: &RemotingCommand) -> Outcome<RemotingCommand> {
-    let text: String = ctx
-        .config
-        .entries()
-        .into_iter()
-        .map(|(k, v)| format!("{k}={v}\n"))
-        .collect();
-    Ok(RemotingCommand::success(req).with_body(text.into_bytes()))
 }
 
 pub fn consumer_connections(

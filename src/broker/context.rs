@@ -34,6 +34,11 @@ pub struct BrokerContext {
     pub delays: DelayOffsets,
     /// Restarts of the supervised timer tasks (runtime info).
     pub task_restarts: Arc<super::supervise::Restarts>,
+    /// Put/get statistics by topic and group, store rates, daily totals.
+    pub stats: super::stats::BrokerStats,
+    /// The broker settings as updated at run time (UPDATE_BROKER_CONFIG) and where they
+    /// are saved.
+    pub live_config: super::admin::broker_config::LiveConfig,
 }
 
 impl BrokerContext {

@@ -41,14 +41,14 @@ impl Default for GroupConfig {
     }
 }
 
-/// Groups every Java broker knows from the start (`MixAll` system groups).
+/// Groups every Java 4.9.8 broker knows from the start (`SubscriptionGroupManager.init`).
 const SYSTEM_GROUPS: [&str; 7] = [
     "TOOLS_CONSUMER",
     "FILTERSRV_CONSUMER",
-    "__MONITOR_CONSUMER",
-    "CLIENT_INNER_PRODUCER",
-    "SELF_TEST_P_GROUP",
     "SELF_TEST_C_GROUP",
+    "CID_ONS-HTTP-PROXY",
+    "CID_ONSAPI_PULL",
+    "CID_ONSAPI_PERMISSION",
     "CID_ONSAPI_OWNER",
 ];
 

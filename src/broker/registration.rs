@@ -1,5 +1,6 @@
 //! Keeping the broker registered with every configured name server.
 
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,6 +18,8 @@ pub struct Registrar {
     config: BrokerConfig,
     topics: Arc<Mutex<TopicTable>>,
     client: Arc<RemotingClient>,
+    /// `brokerPermission` as it is now (UPDATE_BROKER_CONFIG changes it).
+    permission: Arc<AtomicI32>,
 }
 
 impl Registrar {
@@ -26,10 +29,16 @@ impl Registrar {
         client: Arc<RemotingClient>,
     ) -> Self {
         Registrar {
+            permission: Arc::new(AtomicI32::new(config.broker_permission)),
             config,
             topics,
             client,
         }
+    }
+
+    /// The permission the registrar announces; the broker's live config writes it.
+    pub fn permission_handle(&self) -> Arc<AtomicI32> {
+        self.permission.clone()
     }
 
     fn identity(&self) -> (String, String, String, i64) {
@@ -42,11 +51,21 @@ impl Registrar {
     }
 
     fn register_request(&self) -> RemotingCommand {
-        let wrapper = self
+        let mut wrapper = self
             .topics
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .snapshot();
+        // A broker made read-only or write-only announces every topic with its own
+        // permission, as Java's `registerBrokerAll` does.
+        let perm = self.permission.load(Ordering::Relaxed);
+        if perm & rmqd_remoting::body::topic::perm::WRITE == 0
+            || perm & rmqd_remoting::body::topic::perm::READ == 0
+        {
+            for tc in wrapper.topic_config_table.values_mut() {
+                tc.perm = perm;
+            }
+        }
         let body = to_json(&RegisterBrokerBody {
             filter_server_list: Vec::new(),
             topic_config_serialize_wrapper: wrapper,

@@ -33,12 +33,16 @@ pub fn dlq_topic(group: &str) -> String {
 pub fn process(ctx: &Arc<BrokerContext>, req: RemotingCommand) -> Reply {
     match prepare(ctx, &req) {
         Ok(None) => Reply::Now(Some(RemotingCommand::success(&req))),
-        Ok(Some(msg)) => {
+        Ok(Some((msg, origin_topic))) => {
             let pending = ctx.store.put(msg);
+            let ctx = ctx.clone();
             Reply::Later(Box::pin(async move {
                 let result = pending.await;
                 Some(match result.status {
                     PutStatus::PutOk | PutStatus::FlushDiskTimeout => {
+                        if let Some(group) = req.ext("group") {
+                            ctx.stats.manager.record_send_back(group, &origin_topic);
+                        }
                         RemotingCommand::success(&req)
                     }
                     other => {
@@ -51,7 +55,12 @@ pub fn process(ctx: &Arc<BrokerContext>, req: RemotingCommand) -> Reply {
     }
 }
 
-fn prepare(ctx: &Arc<BrokerContext>, req: &RemotingCommand) -> Outcome<Option<MessageToStore>> {
+/// The message to store and the topic it was consumed from (statistics count send-backs
+/// under it).
+fn prepare(
+    ctx: &Arc<BrokerContext>,
+    req: &RemotingCommand,
+) -> Outcome<Option<(MessageToStore, String)>> {
     let h: ConsumerSendMsgBackRequestHeader = req.decode_header()?;
     let (group, created) = ctx.groups.find_or_create(&h.group);
     if created {
@@ -66,7 +75,7 @@ fn prepare(ctx: &Arc<BrokerContext>, req: &RemotingCommand) -> Outcome<Option<Me
             ),
         )
     })?;
-    if ctx.config.broker_permission & perm::WRITE == 0 {
+    if ctx.live_config.broker_permission() & perm::WRITE == 0 {
         return Err(Refusal::new(
             response::NO_PERMISSION,
             format!(
@@ -146,8 +155,9 @@ fn prepare(ctx: &Arc<BrokerContext>, req: &RemotingCommand) -> Outcome<Option<Me
         reconsume_times: orig.reconsume_times + 1,
         prepared_transaction_offset: 0,
     };
+    let origin_topic = orig.topic.to_owned();
     if let Some(p) = schedule_if_delayed(ctx, &mut msg, &mut props) {
         msg.properties = p;
     }
-    Ok(Some(msg))
+    Ok(Some((msg, origin_topic)))
 }

@@ -18,6 +18,7 @@ use rmqd_store::{MessageToStore, PutResult, PutStatus};
 use super::batch;
 use super::context::{now_ms, BrokerContext, Outcome, Refusal};
 use super::properties::{self, keys, Properties, PROP_SEP};
+use super::stats::manager::TopicStats;
 use super::topics::{send_forbidden, validate_topic, AUTO_CREATE_TOPIC_KEY};
 use rmqd_remoting::body::topic::{perm, TopicConfig};
 
@@ -29,7 +30,19 @@ pub fn process(ctx: &Arc<BrokerContext>, conn: &ConnectionHandle, req: RemotingC
         Ok((queue_id, pending)) => {
             let ctx = Arc::clone(ctx);
             Reply::Later(Box::pin(async move {
-                let result = pending.await;
+                let result = pending.put.await;
+                let stored = matches!(
+                    result.status,
+                    PutStatus::PutOk | PutStatus::FlushDiskTimeout
+                );
+                if let (true, Some(topic)) = (stored, &pending.topic) {
+                    ctx.stats.manager.record_put(
+                        topic,
+                        pending.stored_queue,
+                        result.count as u64,
+                        result.wrote_bytes as u64,
+                    );
+                }
                 Some(respond(&ctx, &req, queue_id, result))
             }))
         }
@@ -40,7 +53,25 @@ pub fn process(ctx: &Arc<BrokerContext>, conn: &ConnectionHandle, req: RemotingC
     }
 }
 
-type Pending = rmqd_store::PutFuture;
+/// A queued append, and where its statistics go: the topic and queue it is stored in
+/// (the schedule or half topic for delayed and transactional messages, as Java counts).
+struct Pending {
+    put: rmqd_store::PutFuture,
+    topic: Option<Arc<TopicStats>>,
+    stored_queue: i32,
+}
+
+fn queue_put(ctx: &BrokerContext, msgs: Vec<MessageToStore>) -> Pending {
+    let (topic, stored_queue) = match msgs.first() {
+        Some(m) => (Some(ctx.stats.manager.topic(&m.topic)), m.queue_id),
+        None => (None, 0),
+    };
+    Pending {
+        put: ctx.store.put_batch(msgs),
+        topic,
+        stored_queue,
+    }
+}
 
 fn prepare_and_queue(
     ctx: &Arc<BrokerContext>,
@@ -63,10 +94,10 @@ fn prepare_and_queue(
     let batch = h.batch || req.ext(batch_alias) == Some("1");
     if req.code == request::SEND_BATCH_MESSAGE || batch {
         let msgs = build_batch(ctx, &h, queue_id, born_host, req)?;
-        return Ok((queue_id, ctx.store.put_batch(msgs)));
+        return Ok((queue_id, queue_put(ctx, msgs)));
     }
     let msg = build_single(ctx, &h, queue_id, born_host, req)?;
-    Ok((queue_id, ctx.store.put(msg)))
+    Ok((queue_id, queue_put(ctx, vec![msg])))
 }
 
 fn check_topic(
@@ -81,7 +112,7 @@ fn check_topic(
             format!("Sending message to topic[{}] is forbidden.", h.topic),
         ));
     }
-    if ctx.config.broker_permission & perm::WRITE == 0 {
+    if ctx.live_config.broker_permission() & perm::WRITE == 0 {
         return Err(Refusal::new(
             response::NO_PERMISSION,
             format!(
@@ -356,6 +387,11 @@ fn respond(
         PutStatus::OsPageCacheBusy | PutStatus::QueueFull => response::SYSTEM_BUSY,
         _ => response::SYSTEM_ERROR,
     };
+    if code == response::SYSTEM_BUSY {
+        ctx.stats
+            .system_busy
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
     let mut resp = RemotingCommand::response_to(req, code);
     match code {
         response::SUCCESS | response::FLUSH_DISK_TIMEOUT => {

@@ -20,4 +20,5 @@ pub mod record;
 pub use message_store::{
     ArrivalListener, GetMessageResult, GetMessageStatus, Health, HealthState, MessageStore,
     MessageToStore, OpenError, PutFuture, PutResult, PutStatus, QueryResult, RecoveryReport,
+    StoreCounters, StoreStats,
 };

@@ -4,8 +4,10 @@
 
 pub mod client;
 pub mod cluster;
+pub mod fastjson;
 pub mod register;
 pub mod route;
+pub mod stats;
 pub mod topic;
 
 use serde::Serialize;

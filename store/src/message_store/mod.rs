@@ -19,6 +19,7 @@ mod health;
 mod recovery;
 mod services;
 mod shared;
+mod stats;
 mod types;
 mod warmer;
 mod writer;
@@ -34,6 +35,9 @@ use tokio::sync::oneshot;
 
 pub use cleaner::disk_usage;
 pub use health::{Health, HealthState};
+pub use stats::{
+    FlushLatency, LatencyMinute, StoreCounters, StoreStats, DISTRIBUTION_NAMES, FLUSH_BUCKETS,
+};
 pub use types::*;
 
 use crate::config::{FlushDiskType, StoreConfig};
@@ -101,6 +105,16 @@ impl MessageStore {
         }
     }
 
+    /// Counters of puts and gets (Java's `StoreStatsService`).
+    pub fn stats(&self) -> &StoreStats {
+        &self.shared.stats
+    }
+
+    /// One past the last CommitLog byte known to be on disk.
+    pub fn flushed_offset(&self) -> i64 {
+        *self.shared.flushed_tx.borrow()
+    }
+
     /// Whether writes are accepted, and if not, why.
     pub fn health(&self) -> Health {
         self.shared.health.snapshot()
@@ -134,8 +148,13 @@ impl MessageStore {
             return Box::pin(async move { PutResult::failed(status) });
         }
         if let Some(status) = self.shed() {
+            if status == PutStatus::OsPageCacheBusy {
+                self.shared.stats.record_put(0, 0, false, 0);
+            }
             return Box::pin(async move { PutResult::failed(status) });
         }
+        let began = Instant::now();
+        let stats = self.shared.stats.clone();
         let (reply, rx) = oneshot::channel();
         let sent = self
             .jobs
@@ -174,6 +193,19 @@ impl MessageStore {
                     Err(_) => result.status = PutStatus::FlushDiskTimeout,
                 }
             }
+            // Java counts the append (done even when the flush timed out) and the time
+            // from the call to the result.
+            let appended = matches!(
+                result.status,
+                PutStatus::PutOk | PutStatus::FlushDiskTimeout
+            ) || (result.status == PutStatus::ServiceNotAvailable
+                && result.count > 0);
+            stats.record_put(
+                result.count as u64,
+                result.wrote_bytes as u64,
+                appended,
+                began.elapsed().as_millis() as u64,
+            );
             result
         })
     }
@@ -296,6 +328,17 @@ impl MessageStore {
         Some((u.tags_code, b))
     }
 
+    /// Whether `topic`/`queue_id` has a consume queue (Java's `getConsumeQueue` finding one).
+    pub fn has_queue(&self, topic: &str, queue_id: i32) -> bool {
+        self.queue(topic, queue_id).is_some()
+    }
+
+    /// A queue's unit at `offset`: (CommitLog offset, size, tags code), fillers included.
+    pub fn queue_unit(&self, topic: &str, queue_id: i32, offset: i64) -> Option<(i64, i32, i64)> {
+        let u = self.queue(topic, queue_id)?.get(offset)?;
+        Some((u.phy_offset, u.size, u.tags_code))
+    }
+
     /// Store time of the message at a queue offset.
     pub fn store_time_at(&self, topic: &str, queue_id: i32, offset: i64) -> Option<i64> {
         let q = self.queue(topic, queue_id)?;
@@ -357,6 +400,24 @@ impl MessageStore {
 
     /// `DefaultMessageStore.getMessage` for one pull.
     pub fn get_messages(
+        &self,
+        topic: &str,
+        queue_id: i32,
+        offset: i64,
+        max_msg_nums: i32,
+        filter: &dyn Fn(i64) -> bool,
+    ) -> GetMessageResult {
+        let began = Instant::now();
+        let r = self.lookup_messages(topic, queue_id, offset, max_msg_nums, filter);
+        self.shared.stats.record_get(
+            r.status == GetMessageStatus::Found,
+            r.messages.len() as u64,
+            began.elapsed().as_millis() as u64,
+        );
+        r
+    }
+
+    fn lookup_messages(
         &self,
         topic: &str,
         queue_id: i32,

@@ -126,6 +126,7 @@ impl Recovered {
             queued: AtomicUsize::new(0),
             append_started: AtomicI64::new(0),
             last_dispatched_ts: AtomicI64::new(0),
+            stats: Default::default(),
         });
         // Re-dispatch what the queues and the index miss, before anyone reads. A failure
         // here is a failure to open: serving a store whose queues hide messages is worse.

@@ -59,6 +59,8 @@ pub(crate) struct Shared {
     pub append_started: AtomicI64,
     /// Store time of the last message dispatched, for the checkpoint.
     pub last_dispatched_ts: AtomicI64,
+    /// Counters of puts, gets and flushes.
+    pub stats: Arc<super::stats::StoreStats>,
 }
 
 impl Shared {
