@@ -49,7 +49,8 @@ pub fn update_and_create_topic(
     ctx.topics().put(tc, now_ms());
     ctx.persist_topics();
     ctx.register_soon();
-    Ok(RemotingCommand::success(req))
+    // Java never clears the default remark of this response.
+    Ok(RemotingCommand::success(req).with_remark("not set any response code"))
 }
 
 pub fn delete_topic(ctx: &Arc<BrokerContext>, req: &RemotingCommand) -> Outcome<RemotingCommand> {

@@ -49,11 +49,9 @@ impl Family {
         for (labels, v) in &self.samples {
             let mut f = m.encode_family(labels)?;
             match self.kind {
-                MetricType::Counter => f.encode_counter::<
-                    prometheus_client::encoding::NoLabelSet,
-                    f64,
-                    f64,
-                >(v, None)?,
+                MetricType::Counter => {
+                    f.encode_counter::<prometheus_client::encoding::NoLabelSet, f64, f64>(v, None)?
+                }
                 _ => f.encode_gauge(v)?,
             }
         }
@@ -73,8 +71,7 @@ pub struct Histogram {
 
 impl Histogram {
     pub fn encode(&self, encoder: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let mut m =
-            encoder.encode_descriptor(self.name, self.help, None, MetricType::Histogram)?;
+        let mut m = encoder.encode_descriptor(self.name, self.help, None, MetricType::Histogram)?;
         m.encode_histogram::<prometheus_client::encoding::NoLabelSet>(
             self.sum,
             self.count,
@@ -108,7 +105,10 @@ pub fn collect(ctx: &BrokerContext) -> (Vec<Family>, Vec<Histogram>) {
     let mut out = Vec::new();
 
     // Topics: rates (exporter: TOPIC_PUT_NUMS / TOPIC_PUT_SIZE per minute) and totals.
-    let mut put_tps = Family::gauge("rocketmq_producer_tps", "Messages put per second into a topic, last minute");
+    let mut put_tps = Family::gauge(
+        "rocketmq_producer_tps",
+        "Messages put per second into a topic, last minute",
+    );
     let mut put_size = Family::gauge(
         "rocketmq_producer_message_size",
         "Bytes put per second into a topic, last minute",
@@ -127,9 +127,18 @@ pub fn collect(ctx: &BrokerContext) -> (Vec<Family>, Vec<Histogram>) {
     }
 
     // Topic offsets: the sum of the queues' max offsets.
-    let mut producer_offset = Family::gauge("rocketmq_producer_offset", "Sum of a topic's queue max offsets");
-    let mut retry_offset = Family::gauge("rocketmq_topic_retry_offset", "Sum of a retry topic's queue max offsets");
-    let mut dlq_offset = Family::gauge("rocketmq_topic_dlq_offset", "Sum of a dead-letter topic's queue max offsets");
+    let mut producer_offset = Family::gauge(
+        "rocketmq_producer_offset",
+        "Sum of a topic's queue max offsets",
+    );
+    let mut retry_offset = Family::gauge(
+        "rocketmq_topic_retry_offset",
+        "Sum of a retry topic's queue max offsets",
+    );
+    let mut dlq_offset = Family::gauge(
+        "rocketmq_topic_dlq_offset",
+        "Sum of a dead-letter topic's queue max offsets",
+    );
     let topics: Vec<(String, i32)> = {
         let t = ctx.topics();
         t.names()
@@ -154,13 +163,20 @@ pub fn collect(ctx: &BrokerContext) -> (Vec<Family>, Vec<Histogram>) {
     }
 
     // Groups: get rates, send-backs, totals.
-    let mut get_tps = Family::gauge("rocketmq_consumer_tps", "Messages a group pulled per second from a topic, last minute");
+    let mut get_tps = Family::gauge(
+        "rocketmq_consumer_tps",
+        "Messages a group pulled per second from a topic, last minute",
+    );
     let mut get_size = Family::gauge(
         "rocketmq_consumer_message_size",
         "Bytes a group pulled per second from a topic, last minute",
     );
-    let mut get_msgs = Family::counter("rmqd_group_get_messages", "Messages a group pulled from a topic");
-    let mut get_bytes = Family::counter("rmqd_group_get_bytes", "Bytes a group pulled from a topic");
+    let mut get_msgs = Family::counter(
+        "rmqd_group_get_messages",
+        "Messages a group pulled from a topic",
+    );
+    let mut get_bytes =
+        Family::counter("rmqd_group_get_bytes", "Bytes a group pulled from a topic");
     for (key, g) in m.groups() {
         let Some((topic, group)) = key.split_once('@') else {
             continue;
@@ -171,11 +187,17 @@ pub fn collect(ctx: &BrokerContext) -> (Vec<Family>, Vec<Histogram>) {
         get_msgs.add(tg(), g.nums.value() as f64);
         get_bytes.add(tg(), g.size.value() as f64);
     }
-    let mut send_back = Family::gauge("rocketmq_send_back_nums", "Messages a group handed back, last minute");
+    let mut send_back = Family::gauge(
+        "rocketmq_send_back_nums",
+        "Messages a group handed back, last minute",
+    );
     for (key, item) in m.send_backs() {
         if let Some((topic, group)) = key.split_once('@') {
             send_back.add(
-                cb(vec![("topic", topic.to_owned()), ("group", group.to_owned())]),
+                cb(vec![
+                    ("topic", topic.to_owned()),
+                    ("group", group.to_owned()),
+                ]),
                 item.snapshot(Window::Minute).sum as f64,
             );
         }
@@ -194,10 +216,22 @@ pub fn collect(ctx: &BrokerContext) -> (Vec<Family>, Vec<Histogram>) {
             pairs.insert((g, topic.clone()));
         }
     }
-    let mut diff = Family::gauge("rocketmq_group_diff", "Messages a clustering group has not consumed yet");
-    let mut retry_diff = Family::gauge("rocketmq_group_retrydiff", "Messages of a group's retry topic not consumed yet");
-    let mut dlq_diff = Family::gauge("rocketmq_group_dlqdiff", "Messages of a group's dead-letter topic not consumed yet");
-    let mut consumer_offset = Family::gauge("rocketmq_consumer_offset", "Sum of a group's consumer offsets over a topic's queues");
+    let mut diff = Family::gauge(
+        "rocketmq_group_diff",
+        "Messages a clustering group has not consumed yet",
+    );
+    let mut retry_diff = Family::gauge(
+        "rocketmq_group_retrydiff",
+        "Messages of a group's retry topic not consumed yet",
+    );
+    let mut dlq_diff = Family::gauge(
+        "rocketmq_group_dlqdiff",
+        "Messages of a group's dead-letter topic not consumed yet",
+    );
+    let mut consumer_offset = Family::gauge(
+        "rocketmq_consumer_offset",
+        "Sum of a group's consumer offsets over a topic's queues",
+    );
     let mut latency = Family::gauge(
         "rocketmq_group_get_latency_by_storetime",
         "How long (ms) the oldest message a group has not consumed has waited",
@@ -214,7 +248,11 @@ pub fn collect(ctx: &BrokerContext) -> (Vec<Family>, Vec<Histogram>) {
             .with_group(group, |g| g.message_model.clone())
             .unwrap_or_default();
         let clustering = model != "BROADCASTING";
-        let consumer_sum: i64 = stats.offset_table.iter().map(|(_, o)| o.consumer_offset).sum();
+        let consumer_sum: i64 = stats
+            .offset_table
+            .iter()
+            .map(|(_, o)| o.consumer_offset)
+            .sum();
         consumer_offset.add(
             cb(vec![("topic", topic.clone()), ("group", group.clone())]),
             consumer_sum as f64,
@@ -231,7 +269,10 @@ pub fn collect(ctx: &BrokerContext) -> (Vec<Family>, Vec<Histogram>) {
                 behind as f64,
             );
             if behind > 0 {
-                if let Some(t) = ctx.store.store_time_at(topic, mq.queue_id, o.consumer_offset) {
+                if let Some(t) = ctx
+                    .store
+                    .store_time_at(topic, mq.queue_id, o.consumer_offset)
+                {
                     oldest = oldest.max(now - t);
                 }
             }
@@ -276,7 +317,8 @@ pub fn collect(ctx: &BrokerContext) -> (Vec<Family>, Vec<Histogram>) {
             chs.len() as f64,
         );
     }
-    let mut producer_count = Family::gauge("rocketmq_producer_count", "Producers online in a group");
+    let mut producer_count =
+        Family::gauge("rocketmq_producer_count", "Producers online in a group");
     for (group, chs) in ctx.clients.all_producers() {
         producer_count.add(cb(vec![("group", group)]), chs.len() as f64);
     }
@@ -290,9 +332,15 @@ pub fn collect(ctx: &BrokerContext) -> (Vec<Family>, Vec<Histogram>) {
         ]
     };
     let (put_rate, get_rate) = m.broker_tps();
-    let mut broker_tps = Family::gauge("rocketmq_broker_tps", "Messages put per second, last minute");
+    let mut broker_tps = Family::gauge(
+        "rocketmq_broker_tps",
+        "Messages put per second, last minute",
+    );
     broker_tps.add(bl(), put_rate);
-    let mut broker_qps = Family::gauge("rocketmq_broker_qps", "Messages pulled per second, last minute");
+    let mut broker_qps = Family::gauge(
+        "rocketmq_broker_qps",
+        "Messages pulled per second, last minute",
+    );
     broker_qps.add(bl(), get_rate);
 
     out.extend([
@@ -346,56 +394,256 @@ fn runtime_families(ctx: &BrokerContext, cluster: &str, addr: &str) -> Vec<Famil
         .unwrap_or((0.0, 0.0));
     let unflushed = (ctx.store.commitlog_max_offset() - ctx.store.flushed_offset()).max(0) as f64;
     let mut values: Vec<(&'static str, &'static str, f64)> = vec![
-        ("rocketmq_brokeruntime_msg_put_total_today_now", "msgPutTotalTodayNow", num("msgPutTotalTodayNow")),
-        ("rocketmq_brokeruntime_msg_gettotal_today_now", "msgGetTotalTodayNow", num("msgGetTotalTodayNow")),
-        ("rocketmq_brokeruntime_dispatch_behind_bytes", "dispatchBehindBytes", num("dispatchBehindBytes")),
-        ("rocketmq_brokeruntime_put_message_size_total", "putMessageSizeTotal", num("putMessageSizeTotal")),
-        ("rocketmq_brokeruntime_put_message_average_size", "putMessageAverageSize", num("putMessageAverageSize")),
-        ("rocketmq_brokeruntime_query_threadpool_queue_capacity", "queryThreadPoolQueueCapacity", num("queryThreadPoolQueueCapacity")),
-        ("rocketmq_brokeruntime_remain_transientstore_buffer_numbs", "remainTransientStoreBufferNumbs", num("remainTransientStoreBufferNumbs")),
-        ("rocketmq_brokeruntime_earliest_message_timestamp", "earliestMessageTimeStamp", num("earliestMessageTimeStamp")),
-        ("rocketmq_brokeruntime_putmessage_entire_time_max", "putMessageEntireTimeMax", num("putMessageEntireTimeMax")),
-        ("rocketmq_brokeruntime_start_accept_sendrequest_time", "startAcceptSendRequestTimeStamp", num("startAcceptSendRequestTimeStamp")),
-        ("rocketmq_brokeruntime_send_threadpool_queue_size", "sendThreadPoolQueueSize", num("sendThreadPoolQueueSize")),
-        ("rocketmq_brokeruntime_putmessage_times_total", "putMessageTimesTotal", num("putMessageTimesTotal")),
-        ("rocketmq_brokeruntime_getmessage_entire_time_max", "getMessageEntireTimeMax", num("getMessageEntireTimeMax")),
-        ("rocketmq_brokeruntime_pagecache_lock_time_mills", "pageCacheLockTimeMills", num("pageCacheLockTimeMills")),
-        ("rocketmq_brokeruntime_commitlog_disk_ratio", "commitLogDiskRatio", num("commitLogDiskRatio")),
-        ("rocketmq_brokeruntime_consumequeue_disk_ratio", "consumeQueueDiskRatio", num("consumeQueueDiskRatio")),
-        ("rocketmq_brokeruntime_getfound_tps600", "getFoundTps (10 min)", tps("getFoundTps", 2)),
-        ("rocketmq_brokeruntime_getfound_tps60", "getFoundTps (1 min)", tps("getFoundTps", 1)),
-        ("rocketmq_brokeruntime_getfound_tps10", "getFoundTps (10 s)", tps("getFoundTps", 0)),
-        ("rocketmq_brokeruntime_gettotal_tps600", "getTotalTps (10 min)", tps("getTotalTps", 2)),
-        ("rocketmq_brokeruntime_gettotal_tps60", "getTotalTps (1 min)", tps("getTotalTps", 1)),
-        ("rocketmq_brokeruntime_gettotal_tps10", "getTotalTps (10 s)", tps("getTotalTps", 0)),
-        ("rocketmq_brokeruntime_gettransfered_tps600", "getTransferedTps (10 min)", tps("getTransferedTps", 2)),
-        ("rocketmq_brokeruntime_gettransfered_tps60", "getTransferedTps (1 min)", tps("getTransferedTps", 1)),
-        ("rocketmq_brokeruntime_gettransfered_tps10", "getTransferedTps (10 s)", tps("getTransferedTps", 0)),
-        ("rocketmq_brokeruntime_getmiss_tps600", "getMissTps (10 min)", tps("getMissTps", 2)),
-        ("rocketmq_brokeruntime_getmiss_tps60", "getMissTps (1 min)", tps("getMissTps", 1)),
-        ("rocketmq_brokeruntime_getmiss_tps10", "getMissTps (10 s)", tps("getMissTps", 0)),
-        ("rocketmq_brokeruntime_put_tps600", "putTps (10 min)", tps("putTps", 2)),
-        ("rocketmq_brokeruntime_put_tps60", "putTps (1 min)", tps("putTps", 1)),
-        ("rocketmq_brokeruntime_put_tps10", "putTps (10 s)", tps("putTps", 0)),
-        ("rocketmq_brokeruntime_dispatch_maxbuffer", "dispatchMaxBuffer", num("dispatchMaxBuffer")),
-        ("rocketmq_brokeruntime_pull_threadpoolqueue_capacity", "pullThreadPoolQueueCapacity", num("pullThreadPoolQueueCapacity")),
-        ("rocketmq_brokeruntime_send_threadpoolqueue_capacity", "sendThreadPoolQueueCapacity", num("sendThreadPoolQueueCapacity")),
-        ("rocketmq_brokeruntime_pull_threadpoolqueue_size", "pullThreadPoolQueueSize", num("pullThreadPoolQueueSize")),
-        ("rocketmq_brokeruntime_query_threadpoolqueue_size", "queryThreadPoolQueueSize", num("queryThreadPoolQueueSize")),
-        ("rocketmq_brokeruntime_pull_threadpoolqueue_headwait_timemills", "pullThreadPoolQueueHeadWaitTimeMills", num("pullThreadPoolQueueHeadWaitTimeMills")),
-        ("rocketmq_brokeruntime_query_threadpoolqueue_headwait_timemills", "queryThreadPoolQueueHeadWaitTimeMills", num("queryThreadPoolQueueHeadWaitTimeMills")),
-        ("rocketmq_brokeruntime_send_threadpoolqueue_headwait_timemills", "sendThreadPoolQueueHeadWaitTimeMills", num("sendThreadPoolQueueHeadWaitTimeMills")),
-        ("rocketmq_brokeruntime_msg_gettotal_yesterdaymorning", "msgGetTotalYesterdayMorning", num("msgGetTotalYesterdayMorning")),
-        ("rocketmq_brokeruntime_msg_puttotal_yesterdaymorning", "msgPutTotalYesterdayMorning", num("msgPutTotalYesterdayMorning")),
-        ("rocketmq_brokeruntime_msg_gettotal_todaymorning", "msgGetTotalTodayMorning", num("msgGetTotalTodayMorning")),
-        ("rocketmq_brokeruntime_msg_puttotal_todaymorning", "msgPutTotalTodayMorning", num("msgPutTotalTodayMorning")),
-        ("rocketmq_brokeruntime_commitlogdir_capacity_free", "commitLogDirCapacity free bytes", free),
-        ("rocketmq_brokeruntime_commitlogdir_capacity_total", "commitLogDirCapacity total bytes", total),
-        ("rocketmq_brokeruntime_commitlog_maxoffset", "commitLogMaxOffset", num("commitLogMaxOffset")),
-        ("rocketmq_brokeruntime_commitlog_minoffset", "commitLogMinOffset", num("commitLogMinOffset")),
-        ("rocketmq_brokeruntime_remain_howmanydata_toflush", "remainHowManyDataToFlush (bytes)", unflushed),
-        ("rocketmq_brokeruntime_put_latency_99", "putLatency99 (ms)", num("putLatency99")),
-        ("rocketmq_brokeruntime_put_latency_999", "putLatency999 (ms)", num("putLatency999")),
+        (
+            "rocketmq_brokeruntime_msg_put_total_today_now",
+            "msgPutTotalTodayNow",
+            num("msgPutTotalTodayNow"),
+        ),
+        (
+            "rocketmq_brokeruntime_msg_gettotal_today_now",
+            "msgGetTotalTodayNow",
+            num("msgGetTotalTodayNow"),
+        ),
+        (
+            "rocketmq_brokeruntime_dispatch_behind_bytes",
+            "dispatchBehindBytes",
+            num("dispatchBehindBytes"),
+        ),
+        (
+            "rocketmq_brokeruntime_put_message_size_total",
+            "putMessageSizeTotal",
+            num("putMessageSizeTotal"),
+        ),
+        (
+            "rocketmq_brokeruntime_put_message_average_size",
+            "putMessageAverageSize",
+            num("putMessageAverageSize"),
+        ),
+        (
+            "rocketmq_brokeruntime_query_threadpool_queue_capacity",
+            "queryThreadPoolQueueCapacity",
+            num("queryThreadPoolQueueCapacity"),
+        ),
+        (
+            "rocketmq_brokeruntime_remain_transientstore_buffer_numbs",
+            "remainTransientStoreBufferNumbs",
+            num("remainTransientStoreBufferNumbs"),
+        ),
+        (
+            "rocketmq_brokeruntime_earliest_message_timestamp",
+            "earliestMessageTimeStamp",
+            num("earliestMessageTimeStamp"),
+        ),
+        (
+            "rocketmq_brokeruntime_putmessage_entire_time_max",
+            "putMessageEntireTimeMax",
+            num("putMessageEntireTimeMax"),
+        ),
+        (
+            "rocketmq_brokeruntime_start_accept_sendrequest_time",
+            "startAcceptSendRequestTimeStamp",
+            num("startAcceptSendRequestTimeStamp"),
+        ),
+        (
+            "rocketmq_brokeruntime_send_threadpool_queue_size",
+            "sendThreadPoolQueueSize",
+            num("sendThreadPoolQueueSize"),
+        ),
+        (
+            "rocketmq_brokeruntime_putmessage_times_total",
+            "putMessageTimesTotal",
+            num("putMessageTimesTotal"),
+        ),
+        (
+            "rocketmq_brokeruntime_getmessage_entire_time_max",
+            "getMessageEntireTimeMax",
+            num("getMessageEntireTimeMax"),
+        ),
+        (
+            "rocketmq_brokeruntime_pagecache_lock_time_mills",
+            "pageCacheLockTimeMills",
+            num("pageCacheLockTimeMills"),
+        ),
+        (
+            "rocketmq_brokeruntime_commitlog_disk_ratio",
+            "commitLogDiskRatio",
+            num("commitLogDiskRatio"),
+        ),
+        (
+            "rocketmq_brokeruntime_consumequeue_disk_ratio",
+            "consumeQueueDiskRatio",
+            num("consumeQueueDiskRatio"),
+        ),
+        (
+            "rocketmq_brokeruntime_getfound_tps600",
+            "getFoundTps (10 min)",
+            tps("getFoundTps", 2),
+        ),
+        (
+            "rocketmq_brokeruntime_getfound_tps60",
+            "getFoundTps (1 min)",
+            tps("getFoundTps", 1),
+        ),
+        (
+            "rocketmq_brokeruntime_getfound_tps10",
+            "getFoundTps (10 s)",
+            tps("getFoundTps", 0),
+        ),
+        (
+            "rocketmq_brokeruntime_gettotal_tps600",
+            "getTotalTps (10 min)",
+            tps("getTotalTps", 2),
+        ),
+        (
+            "rocketmq_brokeruntime_gettotal_tps60",
+            "getTotalTps (1 min)",
+            tps("getTotalTps", 1),
+        ),
+        (
+            "rocketmq_brokeruntime_gettotal_tps10",
+            "getTotalTps (10 s)",
+            tps("getTotalTps", 0),
+        ),
+        (
+            "rocketmq_brokeruntime_gettransfered_tps600",
+            "getTransferedTps (10 min)",
+            tps("getTransferedTps", 2),
+        ),
+        (
+            "rocketmq_brokeruntime_gettransfered_tps60",
+            "getTransferedTps (1 min)",
+            tps("getTransferedTps", 1),
+        ),
+        (
+            "rocketmq_brokeruntime_gettransfered_tps10",
+            "getTransferedTps (10 s)",
+            tps("getTransferedTps", 0),
+        ),
+        (
+            "rocketmq_brokeruntime_getmiss_tps600",
+            "getMissTps (10 min)",
+            tps("getMissTps", 2),
+        ),
+        (
+            "rocketmq_brokeruntime_getmiss_tps60",
+            "getMissTps (1 min)",
+            tps("getMissTps", 1),
+        ),
+        (
+            "rocketmq_brokeruntime_getmiss_tps10",
+            "getMissTps (10 s)",
+            tps("getMissTps", 0),
+        ),
+        (
+            "rocketmq_brokeruntime_put_tps600",
+            "putTps (10 min)",
+            tps("putTps", 2),
+        ),
+        (
+            "rocketmq_brokeruntime_put_tps60",
+            "putTps (1 min)",
+            tps("putTps", 1),
+        ),
+        (
+            "rocketmq_brokeruntime_put_tps10",
+            "putTps (10 s)",
+            tps("putTps", 0),
+        ),
+        (
+            "rocketmq_brokeruntime_dispatch_maxbuffer",
+            "dispatchMaxBuffer",
+            num("dispatchMaxBuffer"),
+        ),
+        (
+            "rocketmq_brokeruntime_pull_threadpoolqueue_capacity",
+            "pullThreadPoolQueueCapacity",
+            num("pullThreadPoolQueueCapacity"),
+        ),
+        (
+            "rocketmq_brokeruntime_send_threadpoolqueue_capacity",
+            "sendThreadPoolQueueCapacity",
+            num("sendThreadPoolQueueCapacity"),
+        ),
+        (
+            "rocketmq_brokeruntime_pull_threadpoolqueue_size",
+            "pullThreadPoolQueueSize",
+            num("pullThreadPoolQueueSize"),
+        ),
+        (
+            "rocketmq_brokeruntime_query_threadpoolqueue_size",
+            "queryThreadPoolQueueSize",
+            num("queryThreadPoolQueueSize"),
+        ),
+        (
+            "rocketmq_brokeruntime_pull_threadpoolqueue_headwait_timemills",
+            "pullThreadPoolQueueHeadWaitTimeMills",
+            num("pullThreadPoolQueueHeadWaitTimeMills"),
+        ),
+        (
+            "rocketmq_brokeruntime_query_threadpoolqueue_headwait_timemills",
+            "queryThreadPoolQueueHeadWaitTimeMills",
+            num("queryThreadPoolQueueHeadWaitTimeMills"),
+        ),
+        (
+            "rocketmq_brokeruntime_send_threadpoolqueue_headwait_timemills",
+            "sendThreadPoolQueueHeadWaitTimeMills",
+            num("sendThreadPoolQueueHeadWaitTimeMills"),
+        ),
+        (
+            "rocketmq_brokeruntime_msg_gettotal_yesterdaymorning",
+            "msgGetTotalYesterdayMorning",
+            num("msgGetTotalYesterdayMorning"),
+        ),
+        (
+            "rocketmq_brokeruntime_msg_puttotal_yesterdaymorning",
+            "msgPutTotalYesterdayMorning",
+            num("msgPutTotalYesterdayMorning"),
+        ),
+        (
+            "rocketmq_brokeruntime_msg_gettotal_todaymorning",
+            "msgGetTotalTodayMorning",
+            num("msgGetTotalTodayMorning"),
+        ),
+        (
+            "rocketmq_brokeruntime_msg_puttotal_todaymorning",
+            "msgPutTotalTodayMorning",
+            num("msgPutTotalTodayMorning"),
+        ),
+        (
+            "rocketmq_brokeruntime_commitlogdir_capacity_free",
+            "commitLogDirCapacity free bytes",
+            free,
+        ),
+        (
+            "rocketmq_brokeruntime_commitlogdir_capacity_total",
+            "commitLogDirCapacity total bytes",
+            total,
+        ),
+        (
+            "rocketmq_brokeruntime_commitlog_maxoffset",
+            "commitLogMaxOffset",
+            num("commitLogMaxOffset"),
+        ),
+        (
+            "rocketmq_brokeruntime_commitlog_minoffset",
+            "commitLogMinOffset",
+            num("commitLogMinOffset"),
+        ),
+        (
+            "rocketmq_brokeruntime_remain_howmanydata_toflush",
+            "remainHowManyDataToFlush (bytes)",
+            unflushed,
+        ),
+        (
+            "rocketmq_brokeruntime_put_latency_99",
+            "putLatency99 (ms)",
+            num("putLatency99"),
+        ),
+        (
+            "rocketmq_brokeruntime_put_latency_999",
+            "putLatency999 (ms)",
+            num("putLatency999"),
+        ),
     ];
     // The last minute's put time distribution, one family per range.
     const PMDT: [&str; 13] = [
@@ -435,26 +683,44 @@ fn runtime_families(ctx: &BrokerContext, cluster: &str, addr: &str) -> Vec<Famil
 /// rmqd's own broker-wide figures.
 fn own_families(ctx: &BrokerContext) -> Vec<Family> {
     let s = &ctx.stats;
-    let mut connections = Family::gauge("rmqd_connections", "Client connections open on the broker ports");
+    let mut connections = Family::gauge(
+        "rmqd_connections",
+        "Client connections open on the broker ports",
+    );
     connections.add(vec![], s.connections.load(Ordering::Relaxed) as f64);
-    let mut busy = Family::counter("rmqd_system_busy", "Sends answered SYSTEM_BUSY (flow control)");
+    let mut busy = Family::counter(
+        "rmqd_system_busy",
+        "Sends answered SYSTEM_BUSY (flow control)",
+    );
     busy.add(vec![], s.system_busy.load(Ordering::Relaxed) as f64);
     let c = ctx.store.stats().counters();
-    let mut put = Family::counter("rmqd_store_put_messages", "Messages appended to the CommitLog");
+    let mut put = Family::counter(
+        "rmqd_store_put_messages",
+        "Messages appended to the CommitLog",
+    );
     put.add(vec![], c.put_times_total as f64);
-    let mut put_failed = Family::counter("rmqd_store_put_failures", "Appends the store refused or failed");
+    let mut put_failed = Family::counter(
+        "rmqd_store_put_failures",
+        "Appends the store refused or failed",
+    );
     put_failed.add(vec![], c.put_failed_times as f64);
     let mut get = Family::counter("rmqd_store_get_messages", "Messages read for pulls");
     get.add(vec![], c.get_transferred as f64);
     let health = ctx.store.health();
-    let mut state = Family::gauge("rmqd_store_health", "1 for the store's current health state");
+    let mut state = Family::gauge(
+        "rmqd_store_health",
+        "1 for the store's current health state",
+    );
     for st in ["RUNNING", "DISK_FULL", "POISONED"] {
         state.add(
             vec![("state", st.to_owned())],
             f64::from(u8::from(health.state.as_str() == st)),
         );
     }
-    let mut restarts = Family::counter("rmqd_broker_task_restarts", "Broker timer tasks restarted after a panic");
+    let mut restarts = Family::counter(
+        "rmqd_broker_task_restarts",
+        "Broker timer tasks restarted after a panic",
+    );
     restarts.add(vec![], ctx.task_restarts.get() as f64);
     vec![connections, busy, put, put_failed, get, state, restarts]
 }
