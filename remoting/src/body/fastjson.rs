@@ -250,15 +250,17 @@ pub fn mq_from_key(key: &str) -> Option<MessageQueue> {
     serde_json::from_str(key).ok()
 }
 
-/// `Map<MessageQueue, Long>` out of a parsed object; entries that are not one are skipped.
+/// `Map<MessageQueue, Long>` out of a parsed object, in queue order; entries that are
+/// not one are skipped, and keys spelling the same queue differently (extra properties)
+/// count once, the last one winning, as a Java map would have them.
 pub fn mq_long_map(v: Option<&Value>) -> Vec<(MessageQueue, i64)> {
-    v.and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| Some((mq_from_key(k)?, v.as_i64()?)))
-                .collect()
-        })
-        .unwrap_or_default()
+    let mut out = std::collections::BTreeMap::new();
+    for (k, v) in v.and_then(Value::as_object).into_iter().flatten() {
+        if let (Some(mq), Some(n)) = (mq_from_key(k), v.as_i64()) {
+            out.insert(mq, n);
+        }
+    }
+    out.into_iter().collect()
 }
 
 #[cfg(test)]

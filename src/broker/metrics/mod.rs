@@ -4,6 +4,7 @@
 
 pub mod families;
 pub mod http;
+pub mod http_head;
 
 use std::sync::Arc;
 
