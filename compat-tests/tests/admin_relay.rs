@@ -61,7 +61,10 @@ fn subscribed(info: &Value) -> Vec<String> {
 
 #[test]
 fn relayed_admin_codes_reach_real_clients_and_come_back() {
-    let r = Rmqd::start(&[]);
+    let r = Rmqd::start(&[
+        "mappedFileSizeCommitLog=67108864",
+        "diskSpaceWarningLevelRatio=0.98",
+    ]);
     let ns = r.namesrv();
     create_topic(&r.broker(), TOPIC, 4);
     let count = COUNT.to_string();

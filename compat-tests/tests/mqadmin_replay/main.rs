@@ -48,8 +48,9 @@ const BROKER_RUN_SPECIFIC: &[&str] = &[
     "haListenPort",
     "brokerIP1",
     "brokerIP2",
-    // Set by this test so that the transaction checker runs at once.
+    // Set by this test: the transaction checker runs at once; small CommitLog files.
     "transactionCheckInterval",
+    "mappedFileSizeCommitLog",
 ];
 const NAMESRV_RUN_SPECIFIC: &[&str] = &[
     "listenPort",
@@ -339,6 +340,8 @@ fn mqadmin_commands_get_the_java_answers() {
         "deleteWhen=04",
         "fileReservedTime=48",
         "transactionCheckInterval=1000",
+        "mappedFileSizeCommitLog=67108864",
+        "diskSpaceWarningLevelRatio=0.98",
     ]);
     let seeded = seed::seed(&r);
     let deadline = Instant::now() + Duration::from_secs(20);
