@@ -158,6 +158,9 @@ pub fn update_broker_config(
         let text = std::str::from_utf8(&req.body)
             .map_err(|_| Refusal::system("string2Properties error"))?;
         if ctx.live_config.update(text)? {
+            // As Java: a new data version, so name servers take the topics' new
+            // permission from the registration that follows.
+            ctx.topics().next_version(now_ms());
             ctx.register_soon();
         }
     }
@@ -167,6 +170,27 @@ pub fn update_broker_config(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        // UPDATE_BROKER_CONFIG bodies are untrusted text: any bytes parse without a
+        // panic, and plain `key=value` lines come back as written.
+        #[test]
+        fn update_bodies_parse(raw in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = parse_properties(&String::from_utf8_lossy(&raw));
+        }
+
+        #[test]
+        fn key_value_lines_round_trip(
+            pairs in proptest::collection::vec(("[a-zA-Z][a-zA-Z0-9.]{0,12}", "[a-zA-Z0-9 ;/._-]{0,16}"), 0..12)
+        ) {
+            let text: String = pairs.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+            let got = parse_properties(&text);
+            let want: Vec<(String, String)> =
+                pairs.iter().map(|(k, v)| (k.clone(), v.trim().to_string())).collect();
+            prop_assert_eq!(got, want);
+        }
+    }
 
     #[test]
     fn update_persists_every_setting_and_keeps_other_keys() {
