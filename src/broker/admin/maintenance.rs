@@ -70,14 +70,14 @@ pub fn clean_unused_topic(ctx: &Arc<BrokerContext>, req: RemotingCommand) -> Rep
     }))
 }
 
-/// `executeDeleteFilesManually`: a cleaner pass now, deleting expired CommitLog files
-/// whatever the hour.
+/// `executeDeleteFilesManually`: the next cleaner passes delete expired CommitLog files
+/// whatever the hour (`deleteWhen`), the first one now.
 pub fn delete_expired_commitlog(ctx: &Arc<BrokerContext>, req: RemotingCommand) -> Reply {
     tracing::warn!("invoke deleteExpiredCommitLog start.");
     let ctx = ctx.clone();
     Reply::Later(Box::pin(async move {
         let c = ctx.clone();
-        let deleted = tokio::task::spawn_blocking(move || c.store.clean_now())
+        let deleted = tokio::task::spawn_blocking(move || c.store.delete_expired_files_manually())
             .await
             .unwrap_or(0);
         tracing::warn!(deleted, "invoke deleteExpiredCommitLog end.");

@@ -92,6 +92,13 @@ impl MessageStore {
         cleaner::clean_once(&self.shared)
     }
 
+    /// `executeDeleteFilesManually`: the next 20 cleaner passes delete expired CommitLog
+    /// files whatever the hour; the first runs now. Returns how many files it deleted.
+    pub fn delete_expired_files_manually(&self) -> usize {
+        self.shared.manual_deletes.store(20, Ordering::Relaxed);
+        cleaner::clean_once(&self.shared)
+    }
+
     /// Appends waiting for the writer.
     pub fn queued_appends(&self) -> usize {
         self.shared.queued.load(Ordering::Relaxed)

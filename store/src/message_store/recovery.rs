@@ -127,6 +127,7 @@ impl Recovered {
             append_started: AtomicI64::new(0),
             last_dispatched_ts: AtomicI64::new(0),
             stats: Default::default(),
+            manual_deletes: Default::default(),
         });
         // Re-dispatch what the queues and the index miss, before anyone reads. A failure
         // here is a failure to open: serving a store whose queues hide messages is worse.
