@@ -6,7 +6,8 @@
 #
 # Build both in release without the `failpoints` feature (`cargo build --release --bin
 # rmqd` from the workspace root, not together with compat-tests). Settings (environment):
-# PRODUCERS=64 SIZE=1024 RUN_SECONDS=8 ROUNDS=3 QUEUES=8 FLUSH=ASYNC_FLUSH. Prints one JSON
+# PRODUCERS=64 SIZE=1024 RUN_SECONDS=8 ROUNDS=3 QUEUES=8 FLUSH=ASYNC_FLUSH,
+# DISK_WARNING_RATIO=0.90 (raise it on a shared, nearly full disk). Prints one JSON
 # line per run from rmqd-load, then each binary's median msgs/s.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -40,22 +41,30 @@ wait_port() {
   return 1
 }
 
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
 run() { # $1 label, $2 binary, $3 round
   local d="$WORK/$1-$3"
   mkdir -p "$d"
+  local bp np
+  bp=$(free_port)
+  np=$(free_port)
   cat >"$d/broker.conf" <<EOF
 brokerClusterName=DefaultCluster
 brokerName=broker-bench
 brokerIP1=127.0.0.1
-listenPort=32911
-namesrvAddr=127.0.0.1:32876
+listenPort=$bp
+namesrvAddr=127.0.0.1:$np
 storePathRootDir=$d/store
 flushDiskType=$FLUSH
+diskSpaceWarningLevelRatio=${DISK_WARNING_RATIO:-0.90}
 EOF
-  RMQD_LOG=warn "$2" standalone -c "$d/broker.conf" --namesrv-listen 127.0.0.1:32876 2>"$d/log" &
+  RMQD_LOG=warn "$2" standalone -c "$d/broker.conf" --namesrv-listen "127.0.0.1:$np" 2>"$d/log" &
   PID=$!
-  wait_port 32911
-  "$LOAD" --broker 127.0.0.1:32911 --producers "$PRODUCERS" --size "$SIZE" \
+  wait_port "$bp" || { cat "$d/log" >&2; exit 1; }
+  "$LOAD" --broker "127.0.0.1:$bp" --producers "$PRODUCERS" --size "$SIZE" \
     --seconds "$SECONDS_PER_RUN" --topic LoadTest --queues "$QUEUES" |
     sed "s/^{/{\"binary\":\"$1\",/" | tee -a "$WORK/results"
   kill "$PID"
