@@ -110,29 +110,34 @@ impl LiveConfig {
                 "Can not update config in black list.",
             ));
         }
-        let mut s = self.lock();
-        let mut next = s.config.clone();
-        for (k, v) in &props {
-            match next.set(k, v) {
-                Ok(true) => {}
-                Ok(false) => {
-                    tracing::warn!(key = %k, "updateBrokerConfig: key not used by rmqd; ignored")
+        let perm_changed = {
+            let mut s = self.lock();
+            let mut next = s.config.clone();
+            for (k, v) in &props {
+                match next.set(k, v) {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::warn!(key = %k, "updateBrokerConfig: key not used by rmqd; ignored")
+                    }
+                    Err(e) => return Err(Refusal::system(e.to_string())),
                 }
-                Err(e) => return Err(Refusal::system(e.to_string())),
             }
-        }
-        let perm_changed = next.broker_permission != s.config.broker_permission;
-        s.config = next;
-        s.version.counter += 1;
-        s.version.timestamp = now_ms();
-        self.permission
-            .store(s.config.broker_permission, Ordering::Relaxed);
-        let content = Self::text(&s);
+            let changed = next.broker_permission != s.config.broker_permission;
+            s.config = next;
+            s.version.counter += 1;
+            s.version.timestamp = now_ms();
+            self.permission
+                .store(s.config.broker_permission, Ordering::Relaxed);
+            changed
+        };
         if let Some(dir) = self.path.parent() {
             let _ = std::fs::create_dir_all(dir);
         }
-        // Java's `MixAll.string2File`: write aside, keep a .bak, rename.
-        if let Err(e) = rmqd_store::fastjson::persist(&self.path, &content) {
+        // Java's `MixAll.string2File` (write aside, keep a .bak, rename), through the
+        // file's single writer so that concurrent updates land newest last.
+        let saved = rmqd_store::config_file::ConfigFile::open(&self.path)
+            .persist_with(|| Some(Self::text(&self.lock())));
+        if let Err(e) = saved {
             tracing::error!(path = %self.path.display(), error = %e, "cannot save the broker config");
         }
         tracing::info!(?props, path = %self.path.display(), "broker config updated");
