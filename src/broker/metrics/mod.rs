@@ -3,8 +3,12 @@
 //! same figure, encoded with the `prometheus-client` crate at each scrape.
 
 pub mod families;
+mod groups;
 pub mod http;
 pub mod http_head;
+mod own;
+mod runtime;
+mod topics;
 
 use std::sync::Arc;
 
