@@ -199,3 +199,51 @@ fn the_endpoint_follows_real_traffic() {
     assert!(s.value("rocketmq_group_get_latency_by_storetime", &tg) >= 0.0);
     assert_eq!(s.value("rmqd_topic_put_messages_total", &topic), 40.0);
 }
+
+#[test]
+fn flow_control_answers_are_counted() {
+    let port = free_port();
+    let r = Rmqd::start(&[
+        &format!("metricsPort={port}"),
+        "sendThreadPoolQueueCapacity=2",
+        "mappedFileSizeCommitLog=67108864",
+        "diskSpaceWarningLevelRatio=0.98",
+    ]);
+    create_topic(&r.broker(), "BusyTopic", 4);
+    const SENDS: usize = 2000;
+    let mut burst = Vec::new();
+    for i in 0..SENDS {
+        let header = serde_json::json!({
+            "code": 310, "language": "JAVA", "version": 409, "opaque": i, "flag": 0,
+            "extFields": {
+                "a": "BusyProducer", "b": "BusyTopic", "c": "TBW102", "d": "4",
+                "e": (i % 4).to_string(), "f": "0", "g": "0", "h": "0",
+                "i": format!("UNIQ_KEY\u{1}busy-{i}\u{2}WAIT\u{1}true"), "j": "0", "k": "false"
+            }
+        });
+        burst.extend_from_slice(&rmqd_compat_tests::wire::json_frame(&header, &[b'x'; 1024]));
+    }
+    let s = TcpStream::connect(r.broker()).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let mut w = s.try_clone().expect("clone");
+    let writer = std::thread::spawn(move || w.write_all(&burst).expect("pipeline"));
+    let mut rd = std::io::BufReader::new(s);
+    let (mut ok, mut busy) = (0u64, 0u64);
+    for _ in 0..SENDS {
+        let (h, _) = rmqd_compat_tests::wire::read_frame(&mut rd);
+        match h["code"].as_i64() {
+            Some(0) => ok += 1,
+            Some(2) => busy += 1,
+            other => panic!("unexpected answer {other:?}: {h}"),
+        }
+    }
+    writer.join().expect("writer");
+    assert!(busy > 0, "a queue of 2 never filled");
+    let s = scrape(port);
+    assert_eq!(s.value("rmqd_system_busy_total", &[]), busy as f64);
+    assert_eq!(
+        s.value("rmqd_topic_put_messages_total", &[("topic", "BusyTopic")]),
+        ok as f64
+    );
+}
