@@ -112,7 +112,10 @@ fn queries_over_what_real_clients_did() {
         ],
         b"",
     );
-    assert_eq!(f.code, 0, "{}", f.remark);
+    assert_eq!(
+        (f.code, f.remark.as_str()),
+        (0, "not set any response code")
+    );
     let body = json(&f);
     assert_eq!(body["maxQueueIndex"], max);
     assert_eq!(body["minQueueIndex"], 0);

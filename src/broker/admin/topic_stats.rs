@@ -178,7 +178,8 @@ pub fn consume_queue(ctx: &BrokerContext, req: &RemotingCommand) -> Outcome<Remo
             Some(_) => "null".into(),
         });
     }
-    let mut resp = RemotingCommand::success(req);
+    // Java never clears the default remark of this answer.
+    let mut resp = RemotingCommand::success(req).with_remark("not set any response code");
     if h.index < min || h.index >= max {
         return Ok(resp.with_remark(format!(
             "Index {} of {}@{} is not exist!",
