@@ -171,7 +171,7 @@ async fn run(command: Command) -> Result<(), StartError> {
                 print_config(&cfg);
                 return Ok(());
             }
-            let broker = start_broker(cfg, &shutdown).await?;
+            let broker = start_broker(cfg, args.broker.config_file, &shutdown).await?;
             broker.stopped().await;
         }
         Command::Standalone(args) => {
@@ -201,7 +201,7 @@ async fn run(command: Command) -> Result<(), StartError> {
                 ns.local_addr.port(),
             );
             cfg.namesrv_addr = own.to_string();
-            let broker = match start_broker(cfg, &shutdown).await {
+            let broker = match start_broker(cfg, args.broker.config_file, &shutdown).await {
                 Ok(b) => b,
                 Err(e) => {
                     ns_shutdown.cancel();
@@ -230,11 +230,12 @@ async fn start_namesrv(
 
 async fn start_broker(
     mut cfg: BrokerConfig,
+    config_path: Option<PathBuf>,
     shutdown: &CancellationToken,
 ) -> Result<Broker, StartError> {
     cfg.settle_role()?;
     let port = cfg.listen_port;
-    Broker::start(cfg, shutdown.clone())
+    Broker::start(cfg, config_path, shutdown.clone())
         .await
         .map_err(|source| StartError::Broker { port, source })
 }

@@ -28,11 +28,16 @@ pub fn parse_properties(text: &str) -> Vec<(String, String)> {
         }
         pending.push_str(line);
         let entry = std::mem::take(&mut pending);
+        // The separator may be a multi-byte whitespace: cut after the whole character.
         let split = entry
-            .find(['=', ':'])
-            .or_else(|| entry.find(char::is_whitespace));
+            .char_indices()
+            .find(|(_, c)| matches!(c, '=' | ':'))
+            .or_else(|| entry.char_indices().find(|(_, c)| c.is_whitespace()));
         let (k, v) = match split {
-            Some(i) => (&entry[..i], &entry[i + 1..]),
+            Some((i, c)) => (
+                entry.get(..i).unwrap_or_default(),
+                entry.get(i + c.len_utf8()..).unwrap_or_default(),
+            ),
             None => (entry.as_str(), ""),
         };
         let key = k.trim();
@@ -356,6 +361,8 @@ broker_config! {
     offset_check_in_slave: bool = false => "offsetCheckInSlave",
     /// `accessMessageInMemoryMaxRatio` (percent of memory): lag beyond it suggests a slave
     access_message_in_memory_max_ratio: i32 = 40 => "accessMessageInMemoryMaxRatio",
+    /// rmqd only: port of the Prometheus endpoint (`GET /metrics`); 0 turns it off
+    metrics_port: u16 = 0 => "metricsPort",
 }
 
 impl BrokerConfig {
@@ -553,6 +560,15 @@ mod tests {
         let mut bad = BrokerConfig::default();
         bad.apply("brokerRole=MASTER").unwrap();
         assert!(bad.settle_role().is_err());
+    }
+
+    #[test]
+    fn a_multi_byte_separator_is_cut_whole() {
+        // UPDATE_BROKER_CONFIG hands this parser text from the wire.
+        assert_eq!(
+            parse_properties("key\u{a0}value\nk2\u{3000}v2"),
+            vec![("key".into(), "value".into()), ("k2".into(), "v2".into())]
+        );
     }
 
     #[test]

@@ -599,6 +599,8 @@ pub struct Running {
     child: Child,
     reader: std::thread::JoinHandle<Vec<Value>>,
     err_reader: std::thread::JoinHandle<String>,
+    /// Lines printed so far, for tests that watch a driver while it runs.
+    seen: std::sync::Arc<std::sync::Mutex<Vec<Value>>>,
 }
 
 pub fn spawn_driver(client: Client, args: &[&str], home: &Path) -> Running {
@@ -623,11 +625,18 @@ pub fn spawn_driver_env(
         .unwrap_or_else(|e| panic!("cannot start the {} driver: {e}", client.name()));
     let stdout = child.stdout.take().expect("stdout");
     let stderr = child.stderr.take().expect("stderr");
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = seen.clone();
     let reader = std::thread::spawn(move || {
         BufReader::new(stdout)
             .lines()
             .map_while(Result::ok)
-            .filter_map(|l| serde_json::from_str(&l).ok())
+            .filter_map(|l| serde_json::from_str::<Value>(&l).ok())
+            .inspect(|v| {
+                sink.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(v.clone());
+            })
             .collect()
     });
     let err_reader = std::thread::spawn(move || {
@@ -639,10 +648,28 @@ pub fn spawn_driver_env(
         child,
         reader,
         err_reader,
+        seen,
     }
 }
 
 impl Running {
+    /// The lines the driver has printed so far.
+    pub fn lines_so_far(&self) -> Vec<Value> {
+        self.seen.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Waits up to `timeout` for a printed line `pred` accepts.
+    pub fn wait_for_line(&self, timeout: Duration, pred: impl Fn(&Value) -> bool) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.lines_so_far().iter().any(&pred) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
     /// Waits up to `timeout`, killing the driver if it overstays.
     pub fn finish(mut self, timeout: Duration) -> DriverRun {
         let deadline = Instant::now() + timeout;

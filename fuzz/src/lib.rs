@@ -21,6 +21,8 @@ pub mod targets;
 pub mod batch;
 #[path = "../../src/broker/filter.rs"]
 pub mod filter;
+#[path = "../../src/broker/metrics/http_head.rs"]
+pub mod http_head;
 #[path = "../../src/broker/properties.rs"]
 pub mod properties;
 /// POP receipt handles (from clients) and revive-topic records (from the store).

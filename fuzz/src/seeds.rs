@@ -157,6 +157,7 @@ pub fn write(fixtures: &Path, out: &Path) -> Result<(usize, usize), SeedError> {
     frames.extend(captures(&wire.join("session-rocketmq-serialize.jsonl"))?);
     wire_seeds(&mut c, &frames);
     body_seeds(&mut c, &frames);
+    admin_seeds(&mut c, &fixtures.join("wire/java-4.9.8-mqadmin"))?;
     let store = fixtures.join("java-store-v1");
     store_seeds(&mut c, &store, &fixtures.join("java-store-v1-crash"))?;
     index_seeds(&mut c, &store.join("index"))?;
@@ -669,6 +670,51 @@ fn timer_seeds(c: &mut Corpus) -> Result<(), SeedError> {
         }
         s.extend_from_slice(&l);
         c.add("timer_store", name, s);
+    }
+    Ok(())
+}
+
+/// The mqadmin capture: admin request headers, the fastjson bodies the Java broker wrote
+/// (MessageQueue-keyed maps, bare number keys), and HTTP request heads for the metrics
+/// endpoint.
+fn admin_seeds(c: &mut Corpus, dir: &Path) -> Result<(), SeedError> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(io(dir))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .filter(|p| !p.ends_with("timeline.jsonl") && !p.ends_with("setup-results.jsonl"))
+        .collect();
+    files.sort();
+    let mut headers = BTreeSet::new();
+    let mut bodies = BTreeSet::new();
+    for path in files {
+        for f in captures(&path)? {
+            if f.c2s && headers.insert(f.code) {
+                c.add(
+                    "custom_headers",
+                    format!("admin-{}-req", f.code),
+                    f.header.clone(),
+                );
+            }
+            let fastjson_like = f.body.first() == Some(&b'{')
+                && f.body.len() <= 2 * MAX_BODY
+                && (f.body.windows(2).any(|w| w == b"{{") || f.body.windows(2).any(|w| w == b"{0"));
+            if !f.c2s && fastjson_like && bodies.insert(f.body.clone()) {
+                c.add(
+                    "body_fastjson",
+                    format!("java-{}", bodies.len()),
+                    f.body.clone(),
+                );
+            }
+        }
+    }
+    for (name, head) in [
+        ("scrape", &b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:5557\r\nUser-Agent: Prometheus/2.45.0\r\nAccept: text/plain;version=0.0.4\r\n\r\n"[..]),
+        ("query", b"GET /metrics?name=x HTTP/1.0\r\n\r\n"),
+        ("post", b"POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc"),
+        ("partial", b"GET /metr"),
+    ] {
+        c.add("http_head", name, head.to_vec());
     }
     Ok(())
 }

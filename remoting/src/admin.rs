@@ -25,7 +25,7 @@ pub enum AdminError {
     #[error("{addr} sent a body that does not parse: {source}")]
     Body {
         addr: String,
-        source: fastjson::FastjsonError,
+        source: fastjson::FastJsonError,
     },
     #[error("no name server answered: {0}")]
     NoNamesrv(String),

@@ -1,4 +1,12 @@
 //! Admin codes (mqadmin, dashboards, and ali-ons, which creates its topics first).
+//! Topic and group management here; the rest by area in `admin/`.
+
+pub mod broker_config;
+pub mod consume_stats;
+pub mod maintenance;
+pub mod producers;
+pub mod relay;
+pub mod topic_stats;
 
 use std::sync::Arc;
 
@@ -58,7 +66,8 @@ pub fn update_and_create_topic(
     ctx.topics().put(tc, now_ms());
     ctx.persist_topics();
     ctx.register_soon();
-    Ok(RemotingCommand::success(req))
+    // Java never clears the default remark of this response.
+    Ok(RemotingCommand::success(req).with_remark("not set any response code"))
 }
 
 /// 5.x topic attributes (`+message.type=FIFO,-key`, `AttributeParser.parseToMap`) applied
@@ -155,16 +164,6 @@ pub fn all_groups(ctx: &BrokerContext, req: &RemotingCommand) -> Outcome<Remotin
         subscription_group_table: ctx.groups.snapshot(),
     });
     Ok(RemotingCommand::success(req).with_body(body))
-}
-
-pub fn broker_config(ctx: &BrokerContext, req: &RemotingCommand) -> Outcome<RemotingCommand> {
-    let text: String = ctx
-        .config
-        .entries()
-        .into_iter()
-        .map(|(k, v)| format!("{k}={v}\n"))
-        .collect();
-    Ok(RemotingCommand::success(req).with_body(text.into_bytes()))
 }
 
 pub fn consumer_connections(

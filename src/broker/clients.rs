@@ -202,3 +202,55 @@ impl Clients {
         }
     }
 }
+
+/// Lookups for the admin codes.
+impl Clients {
+    /// The live channel of `client_id` in consumer group `group` (Java's `findChannel`).
+    pub fn find_consumer_channel(&self, group: &str, client_id: &str) -> Option<ClientChannel> {
+        lock(&self.consumers)
+            .get(group)?
+            .channels
+            .values()
+            .find(|c| c.client_id == client_id)
+            .cloned()
+    }
+
+    /// Every channel of consumer group `group`.
+    pub fn consumer_channels(&self, group: &str) -> Vec<ClientChannel> {
+        lock(&self.consumers)
+            .get(group)
+            .map(|g| g.channels.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// How many topics the group's consumers subscribe to (`findSubscriptionDataCount`).
+    pub fn subscription_count(&self, group: &str) -> usize {
+        lock(&self.consumers)
+            .get(group)
+            .map_or(0, |g| g.subscriptions.len())
+    }
+
+    /// Groups whose consumers subscribe to `topic` (`queryTopicConsumeByWho`).
+    pub fn groups_subscribing(&self, topic: &str) -> Vec<String> {
+        lock(&self.consumers)
+            .iter()
+            .filter(|(_, g)| g.subscriptions.contains_key(topic))
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
+    /// The channels of producer group `group`, if any registered.
+    pub fn producer_channels(&self, group: &str) -> Option<Vec<ClientChannel>> {
+        lock(&self.producers)
+            .get(group)
+            .map(|chs| chs.values().cloned().collect())
+    }
+
+    /// Every producer group and its channels.
+    pub fn all_producers(&self) -> Vec<(String, Vec<ClientChannel>)> {
+        lock(&self.producers)
+            .iter()
+            .map(|(g, chs)| (g.clone(), chs.values().cloned().collect()))
+            .collect()
+    }
+}

@@ -47,6 +47,11 @@ pub struct BrokerContext {
     pub ha: Arc<super::ha::HaState>,
     /// Compiled SQL92 subscriptions of the consumer groups.
     pub filters: ConsumerFilters,
+    /// Put/get statistics by topic and group, store rates, daily totals.
+    pub stats: super::stats::BrokerStats,
+    /// The broker settings as updated at run time (UPDATE_BROKER_CONFIG) and where they
+    /// are saved.
+    pub live_config: super::admin::broker_config::LiveConfig,
 }
 
 impl BrokerContext {

@@ -42,7 +42,7 @@ impl Default for GroupConfig {
     }
 }
 
-/// Groups every Java 4.9 broker knows from the start (`SubscriptionGroupManager.init`).
+/// Groups every Java 4.9.8 broker knows from the start (`SubscriptionGroupManager.init`).
 const SYSTEM_GROUPS: [&str; 7] = [
     "TOOLS_CONSUMER",
     "FILTERSRV_CONSUMER",

@@ -14,6 +14,7 @@ mod ha;
 mod locks;
 mod long_poll;
 mod message_filter;
+mod metrics;
 mod offset_requests;
 mod offsets;
 mod park_hook;
@@ -29,6 +30,7 @@ pub(crate) mod retry;
 mod runtime_info;
 mod schedule;
 pub(crate) mod send;
+mod stats;
 mod supervise;
 pub(crate) mod timer;
 pub(crate) mod topics;
@@ -62,7 +64,14 @@ pub struct Broker {
 }
 
 impl Broker {
-    pub async fn start(config: BrokerConfig, shutdown: CancellationToken) -> std::io::Result<Self> {
+    /// Starts the broker; `config_path` is the broker.conf it was started with, where
+    /// UPDATE_BROKER_CONFIG saves changes (Java: `~/store/config/broker.properties`
+    /// without `-c`).
+    pub async fn start(
+        config: BrokerConfig,
+        config_path: Option<std::path::PathBuf>,
+        shutdown: CancellationToken,
+    ) -> std::io::Result<Self> {
         let main = TcpListener::bind(("0.0.0.0", config.listen_port)).await?;
         let local_addr = main.local_addr()?;
         // Clients before 4.5.1 default to the VIP channel, listenPort - 2.
@@ -176,6 +185,12 @@ impl Broker {
             grpc_clients: Default::default(),
             ha,
             filters: Default::default(),
+            stats: stats::BrokerStats::new(&config.broker_cluster_name),
+            live_config: admin::broker_config::LiveConfig::new(
+                config.clone(),
+                config_path,
+                registrar.permission_handle(),
+            ),
         });
         ctx.persist_topics();
         ctx.persist_groups();
@@ -300,11 +315,38 @@ impl Broker {
         {
             let (c, s) = (ctx.clone(), shutdown.clone());
             tasks.push(supervise::supervised(
+                "stats-sampler",
+                shutdown.clone(),
+                pause,
+                restarts.clone(),
+                move || stats::run(c.clone(), s.clone()),
+            ));
+        }
+        {
+            let (c, s) = (ctx.clone(), shutdown.clone());
+            tasks.push(supervise::supervised(
                 "housekeeping",
                 shutdown.clone(),
                 pause,
                 restarts,
                 move || housekeeping(c.clone(), s.clone()),
+            ));
+        }
+        if config.metrics_port != 0 {
+            let listener = metrics::bind(config.metrics_port).await.map_err(|e| {
+                std::io::Error::new(
+                    e.kind(),
+                    format!("metrics port {}: {e}", config.metrics_port),
+                )
+            })?;
+            tracing::info!(port = config.metrics_port, "metrics endpoint listening");
+            let (c, s) = (ctx.clone(), shutdown.clone());
+            tasks.push(supervise::supervised(
+                "metrics",
+                shutdown.clone(),
+                pause,
+                ctx.task_restarts.clone(),
+                move || metrics::run(c.clone(), listener.clone(), s.clone()),
             ));
         }
         tracing::info!(

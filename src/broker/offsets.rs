@@ -65,6 +65,59 @@ impl ConsumerOffsets {
     }
 }
 
+/// Lookups for the admin codes.
+impl ConsumerOffsets {
+    /// Topics `group` has offsets for (`whichTopicByConsumer`).
+    pub fn topics_of_group(&self, group: &str) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .lock()
+            .keys()
+            .filter_map(|k| k.split_once(TOPIC_GROUP_SEPARATOR))
+            .filter(|(_, g)| *g == group)
+            .map(|(t, _)| t.to_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Groups with offsets for `topic` (`whichGroupByTopic`).
+    pub fn groups_of_topic(&self, topic: &str) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .lock()
+            .keys()
+            .filter_map(|k| k.split_once(TOPIC_GROUP_SEPARATOR))
+            .filter(|(t, _)| *t == topic)
+            .map(|(_, g)| g.to_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Every queue offset `group` has for `topic`.
+    pub fn queue_offsets(&self, group: &str, topic: &str) -> Option<BTreeMap<i32, i64>> {
+        self.lock().get(&key(topic, group)).cloned()
+    }
+
+    /// Every group's offsets for `topic` but those of `skip`.
+    pub fn offsets_of_topic(&self, topic: &str, skip: &[&str]) -> Vec<BTreeMap<i32, i64>> {
+        self.lock()
+            .iter()
+            .filter_map(|(k, v)| {
+                let (t, g) = k.split_once(TOPIC_GROUP_SEPARATOR)?;
+                (t == topic && !skip.contains(&g)).then(|| v.clone())
+            })
+            .collect()
+    }
+
+    /// `cloneOffset`: `dest` gets a copy of `src`'s offsets for `topic`.
+    pub fn clone_offsets(&self, src: &str, dest: &str, topic: &str) {
+        let mut t = self.lock();
+        if let Some(o) = t.get(&key(topic, src)).cloned() {
+            t.insert(key(topic, dest), o);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -48,12 +48,6 @@ impl RequestHandler for BrokerProcessor {
                 return pop::remoting::change_invisible_time(ctx, req)
             }
             request::PEEK_MESSAGE => pop::remoting::peek_message(ctx, &req),
-            request::GET_CONSUMER_RUNNING_INFO => {
-                return crate::grpc::admin::consumer_running_info(ctx, req)
-            }
-            request::CONSUME_MESSAGE_DIRECTLY => {
-                return crate::grpc::admin::consume_message_directly(ctx, req)
-            }
             request::POLLING_INFO => pop::remoting::polling_info(ctx, &req),
             request::SEND_REPLY_MESSAGE | request::SEND_REPLY_MESSAGE_V2 => {
                 return reply::process(ctx, conn, req)
@@ -80,7 +74,8 @@ impl RequestHandler for BrokerProcessor {
             request::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP => admin::update_group(ctx, &req),
             request::DELETE_SUBSCRIPTIONGROUP => admin::delete_group(ctx, &req),
             request::GET_ALL_SUBSCRIPTIONGROUP_CONFIG => admin::all_groups(ctx, &req),
-            request::GET_BROKER_CONFIG => admin::broker_config(ctx, &req),
+            request::GET_BROKER_CONFIG => admin::broker_config::get_broker_config(ctx, &req),
+            request::UPDATE_BROKER_CONFIG => admin::broker_config::update_broker_config(ctx, &req),
             request::GET_BROKER_RUNTIME_INFO => runtime_info::runtime_info(ctx, &req),
             request::GET_TIMER_CHECK_POINT => super::timer::checkpoint_request(ctx, &req),
             request::GET_CONSUMER_CONNECTION_LIST => admin::consumer_connections(ctx, &req),
@@ -90,12 +85,66 @@ impl RequestHandler for BrokerProcessor {
             }
             request::GET_ALL_CONSUMER_OFFSET => ha::answers::all_consumer_offset(ctx, &req),
             request::GET_ALL_DELAY_OFFSET => ha::answers::all_delay_offset(ctx, &req),
+            request::GET_TOPIC_STATS_INFO => admin::topic_stats::topic_stats(ctx, &req),
+            request::QUERY_TOPIC_CONSUME_BY_WHO => admin::topic_stats::consume_by_who(ctx, &req),
+            request::QUERY_CONSUME_TIME_SPAN => admin::topic_stats::consume_time_span(ctx, &req),
+            request::QUERY_CONSUME_QUEUE => admin::topic_stats::consume_queue(ctx, &req),
+            request::VIEW_BROKER_STATS_DATA => admin::topic_stats::view_stats_data(ctx, &req),
+            request::GET_CONSUME_STATS => admin::consume_stats::consume_stats(ctx, &req),
+            request::GET_BROKER_CONSUME_STATS => {
+                admin::consume_stats::broker_consume_stats(ctx, &req)
+            }
+            request::QUERY_CORRECTION_OFFSET => admin::consume_stats::correction_offset(ctx, &req),
+            request::CLONE_GROUP_OFFSET => admin::consume_stats::clone_group_offset(ctx, &req),
+            request::GET_PRODUCER_CONNECTION_LIST => {
+                admin::producers::producer_connections(ctx, &req)
+            }
+            request::GET_ALL_PRODUCER_INFO => admin::producers::all_producer_info(ctx, &req),
+            // A 5.x gRPC consumer is asked over its telemetry stream, a remoting one over
+            // its connection.
+            request::GET_CONSUMER_RUNNING_INFO if crate::grpc::admin::is_grpc_client(ctx, &req) => {
+                return crate::grpc::admin::consumer_running_info(ctx, req)
+            }
+            request::GET_CONSUMER_RUNNING_INFO => {
+                return admin::relay::consumer_running_info(ctx, req)
+            }
+            request::CONSUME_MESSAGE_DIRECTLY if crate::grpc::admin::is_grpc_client(ctx, &req) => {
+                return crate::grpc::admin::consume_message_directly(ctx, req)
+            }
+            request::CONSUME_MESSAGE_DIRECTLY => {
+                return admin::relay::consume_message_directly(ctx, req)
+            }
+            request::INVOKE_BROKER_TO_RESET_OFFSET => return admin::relay::reset_offset(ctx, req),
+            request::INVOKE_BROKER_TO_GET_CONSUMER_STATUS => {
+                return admin::relay::consumer_status(ctx, req)
+            }
+            request::CLEAN_EXPIRED_CONSUMEQUEUE => {
+                return admin::maintenance::clean_expired_consume_queue(ctx, req)
+            }
+            request::CLEAN_UNUSED_TOPIC => return admin::maintenance::clean_unused_topic(ctx, req),
+            request::DELETE_EXPIRED_COMMITLOG => {
+                return admin::maintenance::delete_expired_commitlog(ctx, req)
+            }
+            request::RESUME_CHECK_HALF_MESSAGE => {
+                return admin::maintenance::resume_check_half_message(ctx, req)
+            }
             _ => Ok(RemotingCommand::not_supported(&req)),
         };
         answer(&req, outcome)
     }
 
+    fn on_connect(&self, _conn: &ConnectionHandle) {
+        self.ctx
+            .stats
+            .connections
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
     fn on_disconnect(&self, conn: &ConnectionHandle) {
+        self.ctx
+            .stats
+            .connections
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         for group in self.ctx.clients.connection_closed(conn) {
             self.ctx.clients.notify_ids_changed(&group);
         }

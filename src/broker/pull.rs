@@ -184,7 +184,7 @@ fn execute(
     allow_suspend: bool,
 ) -> Outcome<Step> {
     let h: PullMessageRequestHeader = req.decode_header()?;
-    if ctx.config.broker_permission & perm::READ == 0 {
+    if ctx.live_config.broker_permission() & perm::READ == 0 {
         return Err(Refusal::new(
             response::NO_PERMISSION,
             format!(
@@ -335,6 +335,13 @@ fn execute(
         max_offset: found.max_offset,
     });
     if code == response::SUCCESS {
+        let bytes: usize = found.messages.iter().map(|m| m.len()).sum();
+        ctx.stats.manager.record_get(
+            &h.consumer_group,
+            &h.topic,
+            found.messages.len() as u64,
+            bytes as u64,
+        );
         resp.body_parts = found.messages;
     }
     Ok(Step::Answer(resp))

@@ -1,5 +1,6 @@
 //! Keeping the broker registered with every configured name server.
 
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,6 +23,8 @@ pub struct Registrar {
     topics: Arc<Mutex<TopicTable>>,
     client: Arc<RemotingClient>,
     on_registered: std::sync::OnceLock<OnRegistered>,
+    /// `brokerPermission` as it is now (UPDATE_BROKER_CONFIG changes it).
+    permission: Arc<AtomicI32>,
 }
 
 impl Registrar {
@@ -31,6 +34,7 @@ impl Registrar {
         client: Arc<RemotingClient>,
     ) -> Self {
         Registrar {
+            permission: Arc::new(AtomicI32::new(config.broker_permission)),
             config,
             topics,
             client,
@@ -41,6 +45,11 @@ impl Registrar {
     /// A slave learns its master from the registration responses.
     pub fn set_on_registered(&self, f: OnRegistered) {
         let _ = self.on_registered.set(f);
+    }
+
+    /// The permission the registrar announces; the broker's live config writes it.
+    pub fn permission_handle(&self) -> Arc<AtomicI32> {
+        self.permission.clone()
     }
 
     fn identity(&self) -> (String, String, String, i64) {
@@ -58,7 +67,9 @@ impl Registrar {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .snapshot();
-        restrict_to_broker_permission(&mut wrapper, self.config.broker_permission);
+        // A broker made read-only or write-only announces every topic with its own
+        // permission, as Java's `registerBrokerAll` does (UPDATE_BROKER_CONFIG changes it live).
+        restrict_to_broker_permission(&mut wrapper, self.permission.load(Ordering::Relaxed));
         let body = to_json(&RegisterBrokerBody {
             filter_server_list: Vec::new(),
             topic_config_serialize_wrapper: wrapper,

@@ -33,12 +33,16 @@ pub fn dlq_topic(group: &str) -> String {
 pub fn process(ctx: &Arc<BrokerContext>, req: RemotingCommand) -> Reply {
     match prepare(ctx, &req) {
         Ok(None) => Reply::Now(Some(RemotingCommand::success(&req))),
-        Ok(Some(msg)) => {
+        Ok(Some((msg, origin_topic))) => {
             let pending = ctx.store.put(msg);
+            let ctx = ctx.clone();
             Reply::Later(Box::pin(async move {
                 let result = pending.await;
                 Some(match result.status {
                     PutStatus::PutOk | PutStatus::FlushDiskTimeout => {
+                        if let Some(group) = req.ext("group") {
+                            ctx.stats.manager.record_send_back(group, &origin_topic);
+                        }
                         RemotingCommand::success(&req)
                     }
                     // Java answers with the store status's name (a slave: SERVICE_NOT_AVAILABLE).
@@ -52,7 +56,12 @@ pub fn process(ctx: &Arc<BrokerContext>, req: RemotingCommand) -> Reply {
     }
 }
 
-fn prepare(ctx: &Arc<BrokerContext>, req: &RemotingCommand) -> Outcome<Option<MessageToStore>> {
+/// The message to store and the topic it was consumed from (statistics count send-backs
+/// under it).
+fn prepare(
+    ctx: &Arc<BrokerContext>,
+    req: &RemotingCommand,
+) -> Outcome<Option<(MessageToStore, String)>> {
     let h: ConsumerSendMsgBackRequestHeader = req.decode_header()?;
     send_back(ctx, &h, req.version)
 }
@@ -63,7 +72,7 @@ pub fn send_back(
     ctx: &Arc<BrokerContext>,
     h: &ConsumerSendMsgBackRequestHeader,
     version: i32,
-) -> Outcome<Option<MessageToStore>> {
+) -> Outcome<Option<(MessageToStore, String)>> {
     let (group, created) = ctx.groups.find_or_create(&h.group);
     if created {
         ctx.persist_groups();
@@ -77,7 +86,7 @@ pub fn send_back(
             ),
         )
     })?;
-    if ctx.config.broker_permission & perm::WRITE == 0 {
+    if ctx.live_config.broker_permission() & perm::WRITE == 0 {
         return Err(Refusal::new(
             response::NO_PERMISSION,
             format!(
@@ -163,11 +172,12 @@ pub fn send_back(
         reconsume_times: orig.reconsume_times + 1,
         prepared_transaction_offset: 0,
     };
+    let origin_topic = orig.topic.to_owned();
     if let Some(p) = super::timer::put::apply(ctx, &mut msg, &mut props, true)? {
         msg.properties = p;
     }
     if let Some(p) = schedule_if_delayed(ctx, &mut msg, &mut props) {
         msg.properties = p;
     }
-    Ok(Some(msg))
+    Ok(Some((msg, origin_topic)))
 }

@@ -12,6 +12,9 @@ use rmqd_store::dispatch::SCHEDULE_TOPIC;
 use rmqd_store::record::{self, Decoded};
 use rmqd_store::{MessageToStore, PutStatus};
 
+/// The group delay-level deliveries are counted under (`MixAll.SCHEDULE_CONSUMER_GROUP`).
+const SCHEDULE_GROUP: &str = "SCHEDULE_CONSUMER";
+
 use super::context::{now_ms, BrokerContext};
 use super::properties::{keys, Properties};
 
@@ -116,12 +119,20 @@ async fn deliver_due(ctx: &BrokerContext, level: i32, delay_ms: i64) -> bool {
         }
         match time_up_copy(&bytes) {
             Some(msg) => {
+                let (topic, queue) = (ctx.stats.manager.topic(&msg.topic), msg.queue_id);
                 let result = ctx.store.put(msg).await;
                 if result.status != PutStatus::PutOk && result.status != PutStatus::FlushDiskTimeout
                 {
                     tracing::warn!(level, offset, status = ?result.status, "delayed message not delivered; retrying");
                     break;
                 }
+                // Java counts a delivery as a put to the real topic and a get by the
+                // schedule's own group.
+                let (n, bytes) = (result.count as u64, result.wrote_bytes as u64);
+                ctx.stats.manager.record_put(&topic, queue, n, bytes);
+                ctx.stats
+                    .manager
+                    .record_get(SCHEDULE_GROUP, SCHEDULE_TOPIC, n, bytes);
             }
             None => {
                 tracing::error!(level, offset, "scheduled record unreadable; skipped");

@@ -18,6 +18,7 @@ use rmqd_store::{MessageToStore, PutResult, PutStatus};
 use super::batch;
 use super::context::{now_ms, BrokerContext, Outcome, Refusal};
 use super::properties::{self, keys, Properties, PROP_SEP};
+use super::stats::manager::TopicStats;
 use super::topics::{send_forbidden, validate_topic, AUTO_CREATE_TOPIC_KEY};
 use rmqd_remoting::body::topic::{perm, TopicConfig};
 
@@ -29,7 +30,7 @@ pub fn process(ctx: &Arc<BrokerContext>, conn: &ConnectionHandle, req: RemotingC
         Ok((queue_id, pending)) => {
             let ctx = Arc::clone(ctx);
             Reply::Later(Box::pin(async move {
-                let result = pending.await;
+                let result = pending.finish(&ctx).await;
                 Some(respond(&ctx, &req, queue_id, result))
             }))
         }
@@ -40,7 +41,50 @@ pub fn process(ctx: &Arc<BrokerContext>, conn: &ConnectionHandle, req: RemotingC
     }
 }
 
-type Pending = rmqd_store::PutFuture;
+/// A queued append, and where its statistics go: the topic and queue it is stored in
+/// (the schedule or half topic for delayed and transactional messages, as Java counts).
+pub struct Pending {
+    put: rmqd_store::PutFuture,
+    topic: Option<Arc<TopicStats>>,
+    stored_queue: i32,
+}
+
+impl Pending {
+    /// Waits for the store's answer and counts what was stored.
+    pub async fn finish(self, ctx: &BrokerContext) -> PutResult {
+        let result = self.put.await;
+        let stored = matches!(
+            result.status,
+            PutStatus::PutOk
+                | PutStatus::FlushDiskTimeout
+                | PutStatus::FlushSlaveTimeout
+                | PutStatus::SlaveNotAvailable
+        );
+        if let (true, Some(topic)) = (stored, &self.topic) {
+            ctx.stats.manager.record_put(
+                topic,
+                self.stored_queue,
+                result.count as u64,
+                result.wrote_bytes as u64,
+            );
+        }
+        result
+    }
+}
+
+/// Queues the append; `wait` is the producer's WAIT flag (a SYNC_MASTER send waits for a
+/// slave only when it is set).
+fn queue_put(ctx: &BrokerContext, msgs: Vec<MessageToStore>, wait: bool) -> Pending {
+    let (topic, stored_queue) = match msgs.first() {
+        Some(m) => (Some(ctx.stats.manager.topic(&m.topic)), m.queue_id),
+        None => (None, 0),
+    };
+    Pending {
+        put: ctx.store.put_batch_with(msgs, wait),
+        topic,
+        stored_queue,
+    }
+}
 
 fn prepare_and_queue(
     ctx: &Arc<BrokerContext>,
@@ -63,10 +107,10 @@ fn prepare_and_queue(
     let batch = h.batch || req.ext(batch_alias) == Some("1");
     if req.code == request::SEND_BATCH_MESSAGE || batch {
         let (msgs, wait) = build_batch(ctx, &h, queue_id, born_host, req)?;
-        return Ok((queue_id, ctx.store.put_batch_with(msgs, wait)));
+        return Ok((queue_id, queue_put(ctx, msgs, wait)));
     }
     let (msg, wait) = build_single(ctx, &h, queue_id, born_host, &req.body)?;
-    Ok((queue_id, ctx.store.put_batch_with(vec![msg], wait)))
+    Ok((queue_id, queue_put(ctx, vec![msg], wait)))
 }
 
 /// `isWaitStoreMsgOK`: the WAIT property, true unless it says otherwise. On a
@@ -87,7 +131,7 @@ pub fn queue_single(
     let topic_cfg = check_topic(ctx, born_host, h)?;
     let queue_id = pick_queue(h, &topic_cfg)?;
     let (msg, wait) = build_single(ctx, h, queue_id, born_host, body)?;
-    Ok((queue_id, ctx.store.put_batch_with(vec![msg], wait)))
+    Ok((queue_id, queue_put(ctx, vec![msg], wait)))
 }
 
 /// The topic's config (auto-created as a send would create it), for front ends that pick
@@ -112,7 +156,7 @@ pub(super) fn check_topic(
             format!("Sending message to topic[{}] is forbidden.", h.topic),
         ));
     }
-    if ctx.config.broker_permission & perm::WRITE == 0 {
+    if ctx.live_config.broker_permission() & perm::WRITE == 0 {
         return Err(Refusal::new(
             response::NO_PERMISSION,
             format!(
@@ -398,6 +442,11 @@ fn respond(
         PutStatus::OsPageCacheBusy | PutStatus::QueueFull => response::SYSTEM_BUSY,
         _ => response::SYSTEM_ERROR,
     };
+    if code == response::SYSTEM_BUSY {
+        ctx.stats
+            .system_busy
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
     let mut resp = RemotingCommand::response_to(req, code);
     // Java adds these to every answer of the send processor, refusals included.
     let ext = resp.ext_mut();

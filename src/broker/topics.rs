@@ -104,6 +104,12 @@ impl TopicTable {
         self.data_version.timestamp = now_ms;
     }
 
+    /// A new data version with no topic changed: name servers take the next registration
+    /// in full (the broker's permission changed).
+    pub fn next_version(&mut self, now_ms: i64) {
+        self.bump(now_ms);
+    }
+
     pub fn put(&mut self, tc: TopicConfig, now_ms: i64) {
         self.topics.insert(tc.topic_name.clone(), tc);
         self.bump(now_ms);

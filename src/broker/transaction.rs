@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use rmqd_remoting::body::topic::perm;
 use rmqd_remoting::codes::{request, response};
 use rmqd_remoting::headers::broker::{
     CheckTransactionStateRequestHeader, EndTransactionRequestHeader,
@@ -227,6 +228,16 @@ fn decided_offsets(ctx: &BrokerContext, queue_id: i32) -> (HashSet<i64>, i64) {
 
 pub async fn check_once(ctx: &Arc<BrokerContext>) {
     let queue_id = 0;
+    // Java's checker looks the half topic up, creating it (1 queue, perm 6) and
+    // registering it on its first run, so topic lists show it from then on.
+    let created = ctx
+        .topics()
+        .create_system(HALF_TOPIC, 1, perm::READ | perm::WRITE, 0, now_ms())
+        .1;
+    if created {
+        ctx.persist_topics();
+        ctx.register_soon();
+    }
     let max = ctx.store.max_offset_in_queue(HALF_TOPIC, queue_id);
     if max == 0 {
         return;

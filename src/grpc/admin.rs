@@ -27,6 +27,12 @@ fn not_online(req: &RemotingCommand, group: &str, client: &str) -> Reply {
 }
 
 /// GET_CONSUMER_RUNNING_INFO for a gRPC client: its thread stacks as `jstack`.
+/// Whether the client a relayed admin request names is a 5.x gRPC session.
+pub fn is_grpc_client(ctx: &BrokerContext, req: &RemotingCommand) -> bool {
+    req.ext("clientId")
+        .is_some_and(|c| ctx.grpc_clients.is_connected(c))
+}
+
 pub fn consumer_running_info(ctx: &Arc<BrokerContext>, req: RemotingCommand) -> Reply {
     let group = req.ext("consumerGroup").unwrap_or_default().to_string();
     let client = req.ext("clientId").unwrap_or_default().to_string();

@@ -318,11 +318,12 @@ async fn to_dlq(
         unit_mode: false,
         max_reconsume_times: Some(0),
     };
-    if let Some(msg) = retry::send_back(ctx, &h, 0)? {
+    if let Some((msg, origin_topic)) = retry::send_back(ctx, &h, 0)? {
         let r = ctx.store.put(msg).await;
         if !matches!(r.status, PutStatus::PutOk | PutStatus::FlushDiskTimeout) {
             return Err(Refusal::system(format!("{:?}", r.status)));
         }
+        ctx.stats.manager.record_send_back(group, &origin_topic);
     }
     ack::ack(ctx, group, &real, handle).await
 }

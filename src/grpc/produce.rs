@@ -314,7 +314,7 @@ pub async fn send_message(
     let mut entries = Vec::with_capacity(pending.len());
     for p in pending {
         entries.push(match p {
-            Ok((fut, id, tx)) => entry_of(&fut.await, &id, tx),
+            Ok((fut, id, tx)) => entry_of(&fut.finish(ctx).await, &id, tx),
             Err(r) => refused_entry(&r),
         });
     }

@@ -21,5 +21,5 @@ pub mod timer;
 pub use message_store::{
     ArrivalListener, GetMessageResult, GetMessageStatus, Health, HealthState, MessageStore,
     MessageToStore, OpenError, PutFuture, PutResult, PutStatus, QueryResult, RecoveryReport,
-    ReplicaAppendError, ReplicaLink, ReplicatedEnd,
+    ReplicaAppendError, ReplicaLink, ReplicatedEnd, StoreCounters, StoreStats,
 };

@@ -6,6 +6,7 @@ use bytes::Bytes;
 
 use crate::batch;
 use crate::filter;
+use crate::http_head::{self, HttpError, MAX_HEAD};
 use crate::properties::{self, Properties, NAME_SEP, PROP_SEP};
 
 /// Properties as a producer sends them, parsed by the broker and by the store.
@@ -114,5 +115,19 @@ pub fn pop_records(data: &[u8]) {
             }
             None => {}
         }
+    }
+}
+
+/// The metrics endpoint's request heads: a complete head parses or is refused, and a
+/// head that is not complete is refused only once it has reached the length limit.
+pub fn http_head(data: &[u8]) {
+    match http_head::parse_head(data) {
+        Ok(Some(r)) => {
+            assert!(!r.method.is_empty(), "a request without a method");
+            assert!(!r.path.contains('?'), "the query string is not cut off");
+        }
+        Ok(None) => assert!(data.len() < MAX_HEAD, "an endless head is not refused"),
+        Err(HttpError::TooLong) => assert!(data.len() >= MAX_HEAD),
+        Err(HttpError::BadRequestLine) => {}
     }
 }

@@ -38,6 +38,14 @@ pub const TARGETS: &[Target] = &[
         run: remoting::body_json,
     },
     Target {
+        name: "body_fastjson",
+        run: remoting::body_fastjson,
+    },
+    Target {
+        name: "http_head",
+        run: broker::http_head,
+    },
+    Target {
         name: "properties",
         run: broker::properties,
     },

@@ -11,14 +11,16 @@ use rmqd_remoting::body::client::{
     LockBatchResponseBody, SubscriptionData,
 };
 use rmqd_remoting::body::cluster::ClusterInfo;
+use rmqd_remoting::body::fastjson;
 use rmqd_remoting::body::register::RegisterBrokerBody;
 use rmqd_remoting::body::route::TopicRouteData;
+use rmqd_remoting::body::stats::{GetConsumerStatusBody, ResetOffsetBody};
 use rmqd_remoting::body::topic::{
     DataVersion, KvTable, TopicConfig, TopicConfigSerializeWrapper, TopicList,
 };
 use rmqd_remoting::frame::{decode_frame, encode_frame};
 use rmqd_remoting::header::{binary, json};
-use rmqd_remoting::headers::{broker, namesrv, send};
+use rmqd_remoting::headers::{admin, broker, namesrv, send};
 use rmqd_remoting::{
     CommandCodec, CommandHeader, ExtFields, LanguageCode, RemotingCommand, SerializeType,
 };
@@ -168,6 +170,19 @@ fn every_header(ext: Option<&ExtFields>) {
         broker::EndTransactionRequestHeader,
         broker::CheckTransactionStateRequestHeader,
         send::ReplyMessageRequestHeader,
+        admin::ProducerGroupHeader,
+        admin::ResetOffsetRequestHeader,
+        admin::GetConsumerStatusRequestHeader,
+        admin::QueryConsumeTimeSpanRequestHeader,
+        admin::GetConsumerRunningInfoRequestHeader,
+        admin::QueryCorrectionOffsetHeader,
+        admin::ConsumeMessageDirectlyRequestHeader,
+        admin::CloneGroupOffsetRequestHeader,
+        admin::ViewBrokerStatsDataRequestHeader,
+        admin::GetConsumeStatsInBrokerHeader,
+        admin::QueryConsumeQueueRequestHeader,
+        admin::ResumeCheckHalfMessageRequestHeader,
+        admin::GetBrokerConfigResponseHeader,
         namesrv::RegisterBrokerRequestHeader,
         namesrv::RegisterBrokerResponseHeader,
         namesrv::BrokerIdentityHeader,
@@ -258,6 +273,26 @@ pub fn body_register(data: &[u8]) {
                     let _ = RegisterBrokerBody::decode(&packed, true);
                 }
             }
+        }
+    }
+}
+
+/// fastjson bodies, with number and MessageQueue map keys: the lenient reader, and the
+/// typed readers of MessageQueue-keyed maps a client sends the broker
+/// (GET_CONSUMER_STATUS_FROM_CLIENT answers, reset bodies). What they read must read back
+/// the same from what they write.
+pub fn body_fastjson(data: &[u8]) {
+    let _ = fastjson::parse(data);
+    if let Ok(b) = GetConsumerStatusBody::decode(data) {
+        match GetConsumerStatusBody::decode(&b.encode()) {
+            Ok(back) => assert_eq!(back, b, "consumer status body changed on a re-read"),
+            Err(e) => panic!("our own consumer status body does not decode: {e}"),
+        }
+    }
+    if let Ok(b) = ResetOffsetBody::decode(data) {
+        match ResetOffsetBody::decode(&b.encode()) {
+            Ok(back) => assert_eq!(back, b, "reset body changed on a re-read"),
+            Err(e) => panic!("our own reset body does not decode: {e}"),
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod cluster;
 pub mod fastjson;
 pub mod register;
 pub mod route;
+pub mod stats;
 pub mod topic;
 
 use serde::Serialize;

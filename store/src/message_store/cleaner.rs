@@ -88,7 +88,13 @@ pub(crate) fn clean_once(shared: &Shared) -> usize {
         .map(|u| format!("{:.1}%", u * 100.0))
         .unwrap_or_else(|| "unknown".into());
     shared.health.set_disk_full(v.disk_full, &shown);
-    if !(v.space_to_delete || v.clean_immediately || is_delete_hour(&cfg.delete_when)) {
+    // An operator's "delete expired files now" counts down over the next passes, as
+    // Java's does.
+    let manual = shared
+        .manual_deletes
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+        .is_ok();
+    if !(manual || v.space_to_delete || v.clean_immediately || is_delete_hour(&cfg.delete_when)) {
         return 0;
     }
     let reserved_ms = (cfg.file_reserved_hours as i64).saturating_mul(3_600_000);

@@ -20,6 +20,7 @@ mod recovery;
 mod replica;
 mod services;
 mod shared;
+mod stats;
 mod types;
 mod warmer;
 mod writer;
@@ -36,6 +37,9 @@ use tokio::sync::oneshot;
 pub use cleaner::disk_usage;
 pub use health::{Health, HealthState};
 pub use replica::ReplicaLink;
+pub use stats::{
+    FlushLatency, LatencyMinute, StoreCounters, StoreStats, DISTRIBUTION_NAMES, FLUSH_BUCKETS,
+};
 pub use types::*;
 
 use crate::config::{BrokerRole, FlushDiskType, StoreConfig};
@@ -90,6 +94,13 @@ impl MessageStore {
         cleaner::clean_once(&self.shared)
     }
 
+    /// `executeDeleteFilesManually`: the next 20 cleaner passes delete expired CommitLog
+    /// files whatever the hour; the first runs now. Returns how many files it deleted.
+    pub fn delete_expired_files_manually(&self) -> usize {
+        self.shared.manual_deletes.store(20, Ordering::Relaxed);
+        cleaner::clean_once(&self.shared)
+    }
+
     /// Appends waiting for the writer.
     pub fn queued_appends(&self) -> usize {
         self.shared.queued.load(Ordering::Relaxed)
@@ -101,6 +112,16 @@ impl MessageStore {
             0 => 0,
             t => (now_ms() - t).max(0),
         }
+    }
+
+    /// Counters of puts and gets (Java's `StoreStatsService`).
+    pub fn stats(&self) -> &StoreStats {
+        &self.shared.stats
+    }
+
+    /// One past the last CommitLog byte known to be on disk.
+    pub fn flushed_offset(&self) -> i64 {
+        *self.shared.flushed_tx.borrow()
     }
 
     /// Whether writes are accepted, and if not, why.
@@ -146,8 +167,13 @@ impl MessageStore {
             return Box::pin(async move { PutResult::failed(status) });
         }
         if let Some(status) = self.shed() {
+            if status == PutStatus::OsPageCacheBusy {
+                self.shared.stats.record_put(0, 0, false, 0);
+            }
             return Box::pin(async move { PutResult::failed(status) });
         }
+        let began = Instant::now();
+        let stats = self.shared.stats.clone();
         let (reply, rx) = oneshot::channel();
         let sent = self
             .jobs
@@ -219,6 +245,19 @@ impl MessageStore {
                 Some(s) if slave.is_none() => result.status = s,
                 _ => {}
             }
+            // Java counts the append (done even when the flush timed out) and the time
+            // from the call to the result.
+            let appended = matches!(
+                result.status,
+                PutStatus::PutOk | PutStatus::FlushDiskTimeout
+            ) || (result.status == PutStatus::ServiceNotAvailable
+                && result.count > 0);
+            stats.record_put(
+                result.count as u64,
+                result.wrote_bytes as u64,
+                appended,
+                began.elapsed().as_millis() as u64,
+            );
             result
         })
     }
@@ -362,6 +401,22 @@ impl MessageStore {
         self.shared.commitlog.bytes(offset, size)
     }
 
+    /// Whether `topic`/`queue_id` has a consume queue (Java's `getConsumeQueue` finding one).
+    pub fn has_queue(&self, topic: &str, queue_id: i32) -> bool {
+        self.queue(topic, queue_id).is_some()
+    }
+
+    /// A queue's unit at `offset`: (CommitLog offset, size, tags code), fillers included.
+    pub fn queue_unit_raw(
+        &self,
+        topic: &str,
+        queue_id: i32,
+        offset: i64,
+    ) -> Option<(i64, i32, i64)> {
+        let u = self.queue(topic, queue_id)?.get(offset)?;
+        Some((u.phy_offset, u.size, u.tags_code))
+    }
+
     /// Store time of the message at a queue offset.
     pub fn store_time_at(&self, topic: &str, queue_id: i32, offset: i64) -> Option<i64> {
         let q = self.queue(topic, queue_id)?;
@@ -438,6 +493,25 @@ impl MessageStore {
     /// record's bytes (`isMatchedByCommitLog`, property filters). A record either
     /// refuses counts as scanned, not returned, like a tag mismatch.
     pub fn get_messages_filtered(
+        &self,
+        topic: &str,
+        queue_id: i32,
+        offset: i64,
+        max_msg_nums: i32,
+        filter: &dyn Fn(i64) -> bool,
+        by_record: &dyn Fn(&[u8]) -> bool,
+    ) -> GetMessageResult {
+        let began = Instant::now();
+        let r = self.lookup_messages(topic, queue_id, offset, max_msg_nums, filter, by_record);
+        self.shared.stats.record_get(
+            r.status == GetMessageStatus::Found,
+            r.messages.len() as u64,
+            began.elapsed().as_millis() as u64,
+        );
+        r
+    }
+
+    fn lookup_messages(
         &self,
         topic: &str,
         queue_id: i32,

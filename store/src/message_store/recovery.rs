@@ -132,6 +132,8 @@ impl Recovered {
             last_dispatched_ts: AtomicI64::new(0),
             replica: super::replica::ReplicaState::new(),
             appended: tokio::sync::Notify::new(),
+            stats: Default::default(),
+            manual_deletes: Default::default(),
         });
         // Re-dispatch what the queues and the index miss, before anyone reads. A failure
         // here is a failure to open: serving a store whose queues hide messages is worse.

@@ -1,7 +1,7 @@
 //! The state every store service shares, and the wake-ups between them.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, AtomicUsize};
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicUsize};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 
 use tokio::sync::watch;
@@ -64,6 +64,11 @@ pub(crate) struct Shared {
     /// Woken after every group commit or replicated append, for HA connections waiting
     /// to send new bytes.
     pub appended: tokio::sync::Notify,
+    /// Counters of puts, gets and flushes.
+    pub stats: Arc<super::stats::StoreStats>,
+    /// Cleaner passes left that delete expired files whatever the hour
+    /// (`manualDeleteFileSeveralTimes`, set by DELETE_EXPIRED_COMMITLOG).
+    pub manual_deletes: AtomicU32,
 }
 
 impl Shared {

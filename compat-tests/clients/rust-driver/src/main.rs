@@ -45,7 +45,7 @@ impl Args {
         let mut i = 0;
         while i < rest.len() {
             let k = rest[i].trim_start_matches("--").to_string();
-            if matches!(k.as_str(), "orderly" | "broadcast" | "trace") {
+            if matches!(k.as_str(), "orderly" | "broadcast" | "trace" | "suspend") {
                 m.insert(k, "true".into());
                 i += 1;
             } else {
@@ -381,7 +381,15 @@ async fn consume(rt: Arc<ClientRuntime>, a: Args) -> ClientResult<i32> {
     } else {
         c.register_message_listener_concurrently(Concurrent(tally.clone()));
     }
+    // A suspended consumer is online (heartbeats, subscriptions, answers to the broker's
+    // requests) but takes no queues and pulls nothing.
+    if a.flag("suspend") {
+        c.suspend().await;
+    }
     c.start().await?;
+    if a.flag("suspend") {
+        out(json!({"online": true}));
+    }
     let _ = tokio::time::timeout(Duration::from_secs_f64(a.f("timeout", 60.0)), tally.done.notified()).await;
     tokio::time::sleep(Duration::from_secs_f64(a.f("linger", 0.0))).await;
     let n = tally.seen.lock().unwrap_or_else(|e| e.into_inner()).len();
