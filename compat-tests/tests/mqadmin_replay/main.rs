@@ -48,6 +48,8 @@ const BROKER_RUN_SPECIFIC: &[&str] = &[
     "haListenPort",
     "brokerIP1",
     "brokerIP2",
+    // Java's comes from ROCKETMQ_HOME of the process that was captured.
+    "rocketmqHome",
     // Set by this test: the transaction checker runs at once; small CommitLog files.
     "transactionCheckInterval",
     "mappedFileSizeCommitLog",
@@ -59,8 +61,23 @@ const NAMESRV_RUN_SPECIFIC: &[&str] = &[
     "rocketmqHome",
 ];
 
-/// Runtime-info keys only rmqd reports (its store health).
-const RMQD_RUNTIME_KEYS: &[&str] = &["storeHealth", "storeHealthCause", "brokerTaskRestarts"];
+/// Runtime-info keys a Java 4.9.8 broker does not report: rmqd's store health, its view
+/// of replication, and the timer figures of Java 5.x.
+const RMQD_RUNTIME_KEYS: &[&str] = &[
+    "storeHealth",
+    "storeHealthCause",
+    "brokerTaskRestarts",
+    "brokerRole",
+    "haSlaveConnections",
+    "haSlaveAckOffset",
+    "haSlaveFallBehind",
+    "haMasterAddress",
+    "masterAddr",
+    "haConnected",
+    "timerReadBehind",
+    "timerOffsetBehind",
+    "timerCongestNum",
+];
 
 struct Replay<'a> {
     r: &'a Rmqd,

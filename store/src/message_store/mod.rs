@@ -192,8 +192,16 @@ impl MessageStore {
         if !sync && !replicate {
             // ASYNC_FLUSH and no slave to wait for: the answer is the append's.
             return Box::pin(async move {
-                rx.await
-                    .unwrap_or_else(|_| PutResult::failed(PutStatus::ServiceNotAvailable))
+                let result = rx
+                    .await
+                    .unwrap_or_else(|_| PutResult::failed(PutStatus::ServiceNotAvailable));
+                stats.record_put(
+                    result.count as u64,
+                    result.wrote_bytes as u64,
+                    result.status == PutStatus::PutOk,
+                    began.elapsed().as_millis() as u64,
+                );
+                result
             });
         }
         let timeout = cfg.sync_flush_timeout;
@@ -249,7 +257,10 @@ impl MessageStore {
             // from the call to the result.
             let appended = matches!(
                 result.status,
-                PutStatus::PutOk | PutStatus::FlushDiskTimeout
+                PutStatus::PutOk
+                    | PutStatus::FlushDiskTimeout
+                    | PutStatus::FlushSlaveTimeout
+                    | PutStatus::SlaveNotAvailable
             ) || (result.status == PutStatus::ServiceNotAvailable
                 && result.count > 0);
             stats.record_put(
