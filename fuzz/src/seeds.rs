@@ -238,7 +238,11 @@ fn sql_seeds(c: &mut Corpus) {
         c.add("sql92", format!("expr-{i}"), s);
     }
     let check = br#"{"clientId":"127.0.0.1@1","group":"G","subscriptionData":{"classFilterMode":false,"codeSet":[],"expressionType":"SQL92","subString":"a > 1","subVersion":1,"tagsSet":[],"topic":"T"}}"#;
-    c.add("body_json", "check_client", with_kind("check_client", check));
+    c.add(
+        "body_json",
+        "check_client",
+        with_kind("check_client", check),
+    );
 }
 
 fn wire_seeds(c: &mut Corpus, frames: &[Captured]) {

@@ -16,6 +16,7 @@ pub mod ha;
 pub mod header;
 pub mod headers;
 pub mod language;
+pub mod sql92;
 pub mod transport;
 
 pub use command::{RemotingCommand, SerializeType, FLAG_ONEWAY, FLAG_RESPONSE, RMQD_VERSION};

@@ -7,8 +7,8 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use rmqd_filter::{CompileError, Selector, SQL92};
 use rmqd_remoting::body::client::SubscriptionData;
+use rmqd_remoting::sql92::{CompileError, Selector, SQL92};
 
 /// `filterDataCleanTimeSpan`: filter data of a gone consumer is forgotten after this.
 const DEAD_DATA_KEPT: Duration = Duration::from_secs(24 * 3600);

@@ -7,8 +7,8 @@
 use std::cell::RefCell;
 use std::sync::Arc;
 
-use rmqd_filter::{Scratch, Selector};
 use rmqd_remoting::body::client::SubscriptionData;
+use rmqd_remoting::sql92::{Scratch, Selector};
 use rmqd_store::record;
 
 use super::client_manage::RETRY_GROUP_TOPIC_PREFIX;
@@ -94,7 +94,7 @@ impl<'a> MessageFilter<'a> {
         group: &str,
         props: &[u8],
     ) -> Option<Arc<Selector>> {
-        let real_topic = rmqd_filter::property(props, RETRY_TOPIC)?;
+        let real_topic = rmqd_remoting::sql92::property(props, RETRY_TOPIC)?;
         let mut seen = self.retry_seen.borrow_mut();
         if let Some((_, s)) = seen.iter().find(|(t, _)| *t == real_topic) {
             return s.clone();

@@ -12,7 +12,7 @@ use rmqd_remoting::headers::broker::{
 use rmqd_remoting::{ConnectionHandle, RemotingCommand, Reply};
 use rmqd_store::GetMessageStatus;
 
-use rmqd_filter::Selector;
+use rmqd_remoting::sql92::Selector;
 
 use super::consumer_filter::is_tag_type;
 use super::context::{BrokerContext, Outcome, Refusal};

@@ -94,16 +94,14 @@ pub const TARGETS: &[Target] = &[
         run: store::fastjson,
     },
     Target {
-        name: "body_fastjson",
-        run: remoting::body_fastjson,
-    },
-    Target {
         name: "acl_signature",
         run: acl::signature,
     },
     Target {
         name: "acl_file",
         run: acl::file,
+    },
+    Target {
         name: "timer_records",
         run: store::timer_records,
     },

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use rmqd_filter::{Scratch, Selector};
+use rmqd_remoting::sql92::{Scratch, Selector};
 
 pub fn sql92(data: &[u8]) {
     let (expr, props) = match data.iter().position(|&b| b == 0) {

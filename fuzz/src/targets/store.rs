@@ -454,7 +454,6 @@ pub fn timer_store(data: &[u8]) {
     let _ = files.checkpoint_now(write_time, 1, 0);
     let _ = files.delete_expired(i64::MAX);
 }
-}
 
 /// What a slave makes of a master's replication stream: how much of it is whole records
 /// it may write. The first 4 bytes choose the stream's CommitLog offset and file size.

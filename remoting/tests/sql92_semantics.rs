@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use proptest::prelude::*;
-use rmqd_filter::{EvalError, Scratch, Selector};
+use rmqd_remoting::sql92::{EvalError, Scratch, Selector};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Want {

@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 use std::fmt;
 
-use crate::java;
+use crate::sql92::java;
 
 /// A literal's value, typed as the Java parser types it: a decimal literal that fits an
 /// int is an `Integer`, otherwise a `Long`; a floating literal is a `Double`.

@@ -7,7 +7,7 @@
 use std::borrow::Cow;
 use std::ops::Range;
 
-use crate::eval::Properties;
+use crate::sql92::eval::Properties;
 
 const NAME_VALUE_SEP: u8 = 1;
 const PROPERTY_SEP: u8 = 2;

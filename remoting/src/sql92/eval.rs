@@ -6,9 +6,9 @@
 use std::borrow::Cow;
 use std::cmp::Ordering;
 
-use crate::ast::{CmpOp, Const, Expr, Kind};
-use crate::error::EvalError;
-use crate::java;
+use crate::sql92::ast::{CmpOp, Const, Expr, Kind};
+use crate::sql92::error::EvalError;
+use crate::sql92::java;
 
 /// A value while evaluating: Java's `null`, `Boolean`, `Integer`, `Long`, `Double` or
 /// `String`.

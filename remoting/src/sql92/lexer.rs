@@ -6,8 +6,8 @@
 //! is never looked at (Java's `JmsSelector()` does not require `<EOF>`). Lines and
 //! columns follow `SimpleCharStream` (UTF-16 columns, tabs to the next multiple of 8).
 
-use crate::error::CompileError;
-use crate::java::add_escapes;
+use crate::sql92::error::CompileError;
+use crate::sql92::java::add_escapes;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tok {

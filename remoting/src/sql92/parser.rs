@@ -19,12 +19,12 @@
 
 use std::collections::VecDeque;
 
-use crate::ast::{CmpOp, Const, Expr, Kind};
-use crate::build;
-use crate::error::CompileError;
-use crate::java::add_escapes;
-use crate::lexer::{Lexer, Tok, Token};
-use crate::{MAX_DEPTH, MAX_NESTING};
+use crate::sql92::ast::{CmpOp, Const, Expr, Kind};
+use crate::sql92::build;
+use crate::sql92::error::CompileError;
+use crate::sql92::java::add_escapes;
+use crate::sql92::lexer::{Lexer, Tok, Token};
+use crate::sql92::{MAX_DEPTH, MAX_NESTING};
 
 pub struct Parser<'a> {
     lexer: Lexer<'a>,

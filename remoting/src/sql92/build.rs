@@ -4,10 +4,10 @@
 
 use std::collections::HashSet;
 
-use crate::ast::{CmpOp, Const, Expr, InList, Kind};
-use crate::error::{CompileError, EvalError};
-use crate::eval::compare_values;
-use crate::java;
+use crate::sql92::ast::{CmpOp, Const, Expr, InList, Kind};
+use crate::sql92::error::{CompileError, EvalError};
+use crate::sql92::eval::compare_values;
+use crate::sql92::java;
 
 type Built = Result<Expr, CompileError>;
 
