@@ -116,11 +116,20 @@ impl Parser<'_> {
     }
 
     fn number(&mut self) -> Result<Number, FastJsonError> {
+        let at = self.i;
         let t = self.number_text();
-        serde_json::from_str::<Number>(t).map_err(|_| FastJsonError::Syntax {
+        let n = serde_json::from_str::<Number>(t).map_err(|_| FastJsonError::Syntax {
             what: "bad number",
-            at: self.i,
-        })
+            at,
+        })?;
+        if n.is_f64() {
+            // serde_json's own float reading is not correctly rounded (without its
+            // float_roundtrip feature): a value written back would read as another.
+            if let Some(f) = t.parse::<f64>().ok().and_then(Number::from_f64) {
+                return Ok(f);
+            }
+        }
+        Ok(n)
     }
 
     fn string(&mut self) -> Result<String, FastJsonError> {
@@ -280,6 +289,16 @@ mod tests {
         assert_eq!(mq.topic, "AdmTopic");
         assert_eq!(mq.broker_name, "broker-a");
         assert_eq!(off["brokerOffset"], 25);
+    }
+
+    /// Found by the fuzzer: `910e212` read as 9.099999999999999e214, which written back
+    /// read as 9.1e214. Floats are read correctly rounded, so they survive a re-read.
+    #[test]
+    fn floats_read_back_the_same() {
+        let v = parse(b"910e212").unwrap();
+        assert_eq!(v.as_f64(), Some(9.1e214));
+        let again = parse(&serde_json::to_vec(&v).unwrap()).unwrap();
+        assert_eq!(v, again);
     }
 
     #[test]
