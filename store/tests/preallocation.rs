@@ -6,6 +6,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use fail::FailScenario;
 use rmqd_store::config::StoreConfig;
 use rmqd_store::{MessageStore, MessageToStore, PutStatus};
 
@@ -60,6 +61,8 @@ fn copy_dir(from: &Path, to: &Path) {
 
 #[test]
 fn the_next_file_is_ready_before_the_roll_and_a_crash_leaving_it_recovers() {
+    // The fault points are global: the scenario keeps this file's tests apart.
+    let scenario = FailScenario::setup();
     let dir = tempfile::tempdir().expect("tempdir");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -107,4 +110,44 @@ fn the_next_file_is_ready_before_the_roll_and_a_crash_leaving_it_recovers() {
     let (store, report) = MessageStore::open(config(dir.path())).expect("reopen");
     assert!(!report.abnormal);
     assert!(store.commitlog_max_offset() > FILE as i64);
+    scenario.teardown();
+}
+
+/// A warmer that first runs late (a busy machine) still prepares the next file once the
+/// writer is within 4 MiB of the end: it used to schedule its next wake-up halfway through
+/// the stretch it had just populated, past where the writer was going to stop.
+#[test]
+fn a_warmer_that_runs_late_still_prepares_the_next_file() {
+    let scenario = FailScenario::setup();
+    fail::cfg("warmer-loop", "pause").expect("cfg");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (store, _) = MessageStore::open(config(dir.path())).expect("open");
+    let mut i = 0;
+    // The warmer is held until the writer is 3.5 MiB in: it then populates up to 7.5 MiB.
+    while store.commitlog_max_offset() < (7 << 19) {
+        assert_eq!(rt.block_on(store.put(msg(i))).status, PutStatus::PutOk);
+        i += 1;
+    }
+    fail::remove("warmer-loop");
+    std::thread::sleep(Duration::from_millis(100));
+    while store.commitlog_max_offset() < (FILE - (3 << 20)) as i64 {
+        assert_eq!(rt.block_on(store.put(msg(i))).status, PutStatus::PutOk);
+        i += 1;
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while files(dir.path()).len() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "no file prepared 3 MiB before the end: {:?}",
+            files(dir.path())
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(store.commitlog_max_offset() < FILE as i64);
+    store.shutdown();
+    scenario.teardown();
 }

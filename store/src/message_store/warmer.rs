@@ -46,7 +46,11 @@ pub(crate) fn warmer_loop(shared: &Shared) {
                 prepare_next(shared);
                 file_end
             }
-            Ok(end) => (file.start() + end as u64) as i64 - (WARM_AHEAD / 2) as i64,
+            // Wake again halfway through the populated stretch, and at the latest once the
+            // writer is within WARM_AHEAD of the end: a warmer that woke late (a busy
+            // machine) would otherwise sleep past the point where the next file is due.
+            Ok(end) => ((file.start() + end as u64) as i64 - (WARM_AHEAD / 2) as i64)
+                .min(file_end - WARM_AHEAD as i64),
             Err(e) => {
                 tracing::debug!(error = %e, "cannot pre-fault CommitLog pages; the writer faults them");
                 if written >= file_end - WARM_AHEAD as i64 {
