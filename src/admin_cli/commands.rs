@@ -504,38 +504,8 @@ pub async fn execute(c: &AdminClient, cmd: AdminCommand) -> Result<Output, Admin
             group,
             topic,
             timestamp,
-        } => {
-            let ts = if timestamp == "now" {
-                crate::broker::now_ms()
-            } else {
-                timestamp.parse::<i64>().map_err(|_| {
-                    AdminError::NotFound(format!(
-                        "-s {timestamp}: a time in ms since the epoch, or now"
-                    ))
-                })?
-            };
-            let mut rows = Vec::new();
-            let mut list = Vec::new();
-            for (_, addr) in c.topic_masters(&topic).await? {
-                let ext = [
-                    ("topic", topic.clone()),
-                    ("group", group.clone()),
-                    ("timestamp", ts.to_string()),
-                    ("isForce", s("true")),
-                ];
-                let v = c
-                    .broker_json(&addr, req(request::INVOKE_BROKER_TO_RESET_OFFSET, &ext))
-                    .await?;
-                for ((broker, qid, _), o) in queue_entries(&v["offsetTable"]) {
-                    rows.push(vec![broker.clone(), qid.to_string(), str_of(&o)]);
-                    list.push(json!({"brokerName": broker, "queueId": qid, "offset": o}));
-                }
-            }
-            out(
-                table(&["brokerName", "queueId", "offset"], &rows),
-                Value::Array(list),
-            )
-        }
+            force,
+        } => super::reset::reset_offset_by_time(c, group, topic, timestamp, force).await,
         sendMessage {
             topic,
             body,

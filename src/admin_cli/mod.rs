@@ -11,6 +11,7 @@ mod commands;
 mod messages;
 mod progress;
 mod render;
+mod reset;
 use rmqd_remoting::admin::{AdminClient, AdminError};
 use rmqd_remoting::RemotingCommand;
 use serde_json::{json, Value};
@@ -180,7 +181,8 @@ pub enum AdminCommand {
         #[arg(short = 'o')]
         offset: i64,
     },
-    /// Move a group's offsets back or forward to a time (222); `-s` ms, or `now`.
+    /// Move a group's offsets back or forward to a time (222; 15 per queue when no consumer
+    /// is online); `-s` ms, or `now`.
     resetOffsetByTime {
         #[arg(short = 'g')]
         group: String,
@@ -188,6 +190,9 @@ pub enum AdminCommand {
         topic: String,
         #[arg(short = 's')]
         timestamp: String,
+        /// Also move offsets forward (mqadmin's `-f`, true unless given false).
+        #[arg(short = 'f', action = clap::ArgAction::Set, default_value_t = true)]
+        force: bool,
     },
     /// Create or change an ACL account on a broker or every broker of a cluster (50).
     updateAclConfig {
