@@ -32,6 +32,47 @@ async fn targets(
     Ok(masters)
 }
 
+/// A `clusterList` row as mqadmin's `ClusterListSubCommand` prints it: the 10 s TPS (the
+/// first of the runtime table's three figures) with the send/pull queue load, the page
+/// cache lock wait, hours since the earliest stored message and the disk ratio.
+fn cluster_row(b: &rmqd_remoting::admin::BrokerEntry, table: &Value) -> Vec<String> {
+    let f = |k: &str| str_of(&table[k]);
+    let first = |k: &str| -> f64 {
+        f(k).split(' ')
+            .next()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    };
+    // As Java: from an absent timestamp (-1) too, which makes a large figure.
+    let hour = f("earliestMessageTimeStamp")
+        .parse::<i64>()
+        .map(|t| (crate::broker::now_ms() - t) as f64 / 1000.0 / 60.0 / 60.0)
+        .unwrap_or(0.0);
+    let space = f("commitLogDiskRatio").parse::<f64>().unwrap_or(0.0);
+    vec![
+        b.cluster.clone(),
+        b.name.clone(),
+        b.id.to_string(),
+        b.addr.clone(),
+        f("brokerVersionDesc"),
+        format!(
+            "{:.2}({},{}ms)",
+            first("putTps"),
+            f("sendThreadPoolQueueSize"),
+            f("sendThreadPoolQueueHeadWaitTimeMills")
+        ),
+        format!(
+            "{:.2}({},{}ms)",
+            first("getTransferedTps"),
+            f("pullThreadPoolQueueSize"),
+            f("pullThreadPoolQueueHeadWaitTimeMills")
+        ),
+        f("pageCacheLockTimeMills"),
+        format!("{hour:.2}"),
+        format!("{space:.4}"),
+    ]
+}
+
 pub async fn execute(c: &AdminClient, cmd: AdminCommand) -> Result<Output, AdminError> {
     use AdminCommand::*;
     match cmd {
@@ -46,17 +87,7 @@ pub async fn execute(c: &AdminClient, cmd: AdminCommand) -> Result<Output, Admin
                     .as_ref()
                     .map(|v| v["table"].clone())
                     .unwrap_or(Value::Null);
-                let f = |k: &str| str_of(&table[k]);
-                rows.push(vec![
-                    b.cluster.clone(),
-                    b.name.clone(),
-                    b.id.to_string(),
-                    b.addr.clone(),
-                    f("brokerVersionDesc"),
-                    f("putTps"),
-                    f("getTransferedTps"),
-                    f("commitLogDiskRatio"),
-                ]);
+                rows.push(cluster_row(&b, &table));
                 list.push(json!({"cluster": b.cluster, "brokerName": b.name, "brokerId": b.id, "addr": b.addr, "runtime": table,
                     "error": info.err().map(|e| e.to_string())}));
             }
@@ -68,9 +99,11 @@ pub async fn execute(c: &AdminClient, cmd: AdminCommand) -> Result<Output, Admin
                         "BID",
                         "Addr",
                         "Version",
-                        "InTPS",
-                        "OutTPS",
-                        "DiskRatio",
+                        "InTPS(LOAD)",
+                        "OutTPS(LOAD)",
+                        "PCWait(ms)",
+                        "Hour",
+                        "SPACE",
                     ],
                     &rows,
                 ),

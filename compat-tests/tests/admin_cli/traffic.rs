@@ -181,10 +181,12 @@ fn figures_follow_real_traffic() {
     let text = ok(ns, &["clusterList"]);
     let row = &cells(&text, "DefaultCluster")[0];
     assert_eq!(row[3], b, "{text}");
+    let in_tps = row[5].split('(').next().unwrap_or("");
     assert!(
-        row[5].parse::<f64>().is_ok_and(|tps| tps > 0.0),
-        "InTPS: {text}"
+        in_tps.parse::<f64>().is_ok_and(|tps| tps > 0.0) && row[5].ends_with("ms)"),
+        "InTPS(LOAD): {text}"
     );
+    assert_eq!(row.len(), 10, "{text}");
     let text = ok(ns, &["brokerStatus", "-b", &b]);
     assert!(
         text.lines()
