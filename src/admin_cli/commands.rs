@@ -5,7 +5,7 @@ use rmqd_remoting::codes::request;
 use serde_json::{json, Value};
 
 use super::messages::{messages, messages_text, query, unique_id};
-use super::render::{str_of, table};
+use super::render::{human_time, str_of, table};
 use super::{out, req, s, AdminCommand, Output};
 
 /// The masters a write goes to: one broker (`-b`) or every master of a cluster (`-c`).
@@ -190,7 +190,7 @@ pub async fn execute(c: &AdminClient, cmd: AdminCommand) -> Result<Output, Admin
                         qid.to_string(),
                         str_of(&o["minOffset"]),
                         str_of(&o["maxOffset"]),
-                        str_of(&o["lastUpdateTimestamp"]),
+                        human_time(&o["lastUpdateTimestamp"], true),
                     ]);
                     list.push(json!({"brokerName": broker, "queueId": qid, "minOffset": o["minOffset"], "maxOffset": o["maxOffset"], "lastUpdateTimestamp": o["lastUpdateTimestamp"]}));
                 }
@@ -372,7 +372,7 @@ pub async fn execute(c: &AdminClient, cmd: AdminCommand) -> Result<Output, Admin
                         b.to_string(),
                         co.to_string(),
                         (b - co).to_string(),
-                        str_of(&o["lastTimestamp"]),
+                        human_time(&o["lastTimestamp"], false),
                     ]);
                     list.push(json!({"topic": topic, "brokerName": broker, "queueId": qid, "brokerOffset": b, "consumerOffset": co, "diff": b - co, "lastTimestamp": o["lastTimestamp"]}));
                 }

@@ -35,3 +35,33 @@ pub fn str_of(v: &Value) -> String {
         other => other.to_string(),
     }
 }
+
+/// A time in ms as mqadmin prints it (`yyyy-MM-dd HH:mm:ss`, with `,SSS` when `millis`),
+/// in UTC as rmqd's logs; empty when the answer has no time.
+pub fn human_time(v: &Value, millis: bool) -> String {
+    let Some(ms) = v.as_i64() else {
+        return str_of(v);
+    };
+    // `yyyy-MM-dd#HH:mm:ss:SSS`
+    let d = crate::broker::java_date(ms);
+    let (date, time) = d.split_once('#').unwrap_or((&d, ""));
+    let (hms, sss) = time.rsplit_once(':').unwrap_or((time, ""));
+    if millis {
+        format!("{date} {hms},{sss}")
+    } else {
+        format!("{date} {hms}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_as_mqadmin_prints_them() {
+        let t = Value::from(1_796_310_246_138i64);
+        assert_eq!(human_time(&t, true), "2026-12-03 15:04:06,138");
+        assert_eq!(human_time(&t, false), "2026-12-03 15:04:06");
+        assert_eq!(human_time(&Value::Null, true), "");
+    }
+}

@@ -48,6 +48,7 @@ use tokio::net::TcpListener;
 use rmqd_store::MessageStore;
 
 use crate::config::BrokerConfig;
+pub use admin::topic_stats::java_date;
 pub use context::now_ms;
 use context::BrokerContext;
 use groups::Groups;

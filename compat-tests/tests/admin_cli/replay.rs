@@ -126,6 +126,19 @@ fn java_rows(fixture: &str) -> Vec<Vec<String>> {
         .collect()
 }
 
+/// The rows of `rmqd admin`'s table, split as [`java_rows`] splits the Java tool's.
+fn text_rows(text: &str) -> Vec<Vec<String>> {
+    text.lines()
+        .filter(|l| {
+            !l.trim().is_empty()
+                && !["#", "Consume TPS", "Diff Total"]
+                    .iter()
+                    .any(|p| l.starts_with(p))
+        })
+        .map(|l| l.split_whitespace().map(str::to_owned).collect())
+        .collect()
+}
+
 #[test]
 fn reads_the_answers_java_brokers_give() {
     // topicStatus (202): min/max offset per queue as the Java tool printed them.
@@ -149,6 +162,11 @@ fn reads_the_answers_java_brokers_give() {
         .map(|r| r[..4].to_vec())
         .collect();
     assert_eq!(got, want);
+    // The table as the Java tool printed it, times too.
+    assert_eq!(
+        text_rows(&ok(&rp.addr, &["topicStatus", "-t", "AdmTopic"])),
+        java_rows("topicStatus")
+    );
 
     // consumerProgress -g (208): offsets and lag per queue, Diff Total 50.
     let rp = Replay::start("consumerProgress-g");
@@ -180,16 +198,16 @@ fn reads_the_answers_java_brokers_give() {
         .map(|r| r[..6].to_vec())
         .collect();
     assert_eq!(got, want);
-    assert!(ok(&rp.addr, &["consumerProgress", "-g", "AdmGroup"]).contains("Diff Total: 50"));
+    let text = ok(&rp.addr, &["consumerProgress", "-g", "AdmGroup"]);
+    assert!(text.contains("Diff Total: 50"), "{text}");
+    assert_eq!(text_rows(&text), java_rows("consumerProgress-g"));
 
     // consumerProgress without -g (206, then 105 + 208 + 203 per group): mqadmin's row.
     let rp = Replay::start("consumerProgress");
-    let got: Vec<Vec<String>> = ok(&rp.addr, &["consumerProgress"])
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .map(|l| l.split_whitespace().map(str::to_owned).collect())
-        .collect();
-    assert_eq!(got, java_rows("consumerProgress"));
+    assert_eq!(
+        text_rows(&ok(&rp.addr, &["consumerProgress"])),
+        java_rows("consumerProgress")
+    );
 
     // consumerConnection (203): client, version by name, subscription type.
     let rp = Replay::start("consumerConnection");

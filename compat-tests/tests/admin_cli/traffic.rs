@@ -220,6 +220,11 @@ fn figures_follow_real_traffic() {
     let rows: Vec<(i64, i64, i64)> = cells(&text, "broker-a")
         .iter()
         .map(|c| {
+            // Last Updated as mqadmin prints it: `yyyy-MM-dd HH:mm:ss,SSS`.
+            assert!(
+                c.len() == 6 && c[4].len() == 10 && c[5].len() == 12 && &c[5][8..9] == ",",
+                "{c:?}"
+            );
             (
                 c[1].parse().unwrap(),
                 c[2].parse().unwrap(),
