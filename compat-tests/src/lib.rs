@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 pub mod fault_proxy;
+pub mod grpc5;
 pub mod ha_capture;
 pub mod wire;
 

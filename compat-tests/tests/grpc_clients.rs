@@ -2,129 +2,26 @@
 //! 5.1.2): producers (normal, FIFO, transactional with a check), SimpleConsumer
 //! receive/ack/change-invisible-duration, PushConsumer, FIFO order, retry → DLQ, and a 4.x
 //! remoting client on the same topics both ways. Timer delivery (`delivery_timestamp`) is
-//! in `grpc_timer.rs`.
+//! in `grpc_timer.rs`, the Node 5.x client in `grpc_node_clients.rs`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use rmqd_compat_tests::{
-    create_topic, max_offset, remoting_request, run_driver, spawn_driver, Client, DriverRun, Rmqd,
+use rmqd_compat_tests::grpc5::{
+    body_set, create_group, create_typed_topic, deliveries, expect_sent, run5, start, wait_grpc,
 };
-use serde_json::Value;
+use rmqd_compat_tests::{
+    create_topic, max_offset, run_driver, spawn_driver, Client, DriverRun, Rmqd,
+};
 
 const PY5: Client = Client::Py5;
 
-fn wait_grpc(r: &Rmqd) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(r.grpc()).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "gRPC port never opened:\n{}",
-            r.log()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn start(extra: &[&str]) -> Rmqd {
-    // Small CommitLog files, and no disk guard: several brokers run at once on a shared
-    // disk, and these tests are not about a full one.
-    let mut conf = vec![
-        "mappedFileSizeCommitLog=67108864",
-        "diskSpaceWarningLevelRatio=0.99",
-        "diskSpaceCleanForciblyRatio=0.99",
-        "diskMaxUsedSpaceRatio=95",
-    ];
-    conf.extend_from_slice(extra);
-    let r = Rmqd::start(&conf);
-    wait_grpc(&r);
-    r
-}
-
-/// UPDATE_AND_CREATE_TOPIC with a 5.x `message.type` attribute.
-fn create_typed_topic(broker: &str, topic: &str, queues: u32, message_type: &str) {
-    let q = queues.to_string();
-    let attrs = format!("+message.type={message_type}");
-    let (code, remark, _) = remoting_request(
-        broker,
-        17,
-        &[
-            ("topic", topic),
-            ("defaultTopic", "TBW102"),
-            ("readQueueNums", &q),
-            ("writeQueueNums", &q),
-            ("perm", "6"),
-            ("topicFilterType", "SINGLE_TAG"),
-            ("topicSysFlag", "0"),
-            ("order", "false"),
-            ("attributes", &attrs),
-        ],
-        b"",
-    );
-    assert_eq!(code, 0, "create topic {topic}: {remark}");
-}
-
-/// UPDATE_AND_CREATE_SUBSCRIPTIONGROUP with 5.x fields.
-fn create_group(broker: &str, group: &str, retry_max_times: i32, orderly: bool) {
-    let body = serde_json::json!({
-        "groupName": group, "consumeEnable": true, "consumeFromMinEnable": true,
-        "consumeBroadcastEnable": true, "retryQueueNums": 1, "retryMaxTimes": retry_max_times,
-        "brokerId": 0, "whichBrokerWhenConsumeSlowly": 1,
-        "notifyConsumerIdsChangedEnable": true, "consumeMessageOrderly": orderly
-    });
-    let (code, remark, _) = remoting_request(broker, 200, &[], body.to_string().as_bytes());
-    assert_eq!(code, 0, "create group {group}: {remark}");
-}
-
 fn py5(r: &Rmqd, args: &[&str], secs: u64) -> DriverRun {
-    let mut full: Vec<&str> = args.to_vec();
-    let ep = r.grpc();
-    full.extend(["--endpoint", &ep]);
-    run_driver(PY5, &full, r.home.path(), Duration::from_secs(secs))
+    run5(PY5, r, args, secs)
 }
 
-/// A group pops from where it first meets a queue (Java's ConsumeInitMode.MAX): one
-/// receive before the messages are sent makes it see them all.
 fn warm(r: &Rmqd, topic: &str, group: &str) {
-    let run = py5(
-        r,
-        &[
-            "simple",
-            "--topic",
-            topic,
-            "--group",
-            group,
-            "--expect",
-            "0",
-            "--timeout-secs",
-            "3",
-        ],
-        30,
-    );
-    assert!(run.success, "{:?}\n{}", run.lines, run.stderr);
-}
-
-fn deliveries(run: &DriverRun) -> Vec<&Value> {
-    run.lines
-        .iter()
-        .filter(|l| l.get("body").is_some())
-        .collect()
-}
-
-fn body_set(run: &DriverRun) -> BTreeSet<String> {
-    deliveries(run)
-        .iter()
-        .filter_map(|l| l["body"].as_str().map(str::to_string))
-        .collect()
-}
-
-fn expect_sent(run: &DriverRun, n: usize) {
-    let ok = run
-        .lines
-        .iter()
-        .filter(|l| l["status"] == "SEND_OK")
-        .count();
-    assert_eq!(ok, n, "sends: {:?}\n{}", run.lines, run.stderr);
+    rmqd_compat_tests::grpc5::warm(PY5, r, topic, group);
 }
 
 #[test]
@@ -626,87 +523,4 @@ fn acknowledgements_survive_kill9_and_unacked_messages_come_back() {
         .map(|i| format!("k-{i}"))
         .collect();
     assert_eq!(back, odd, "{:?}", second.lines);
-}
-
-#[test]
-fn node_client_sends_receives_and_gets_unacked_messages_back() {
-    let r = start(&[]);
-    create_topic(&r.broker(), "G5Node", 2);
-    let ep = r.grpc();
-    let warm = run_driver(
-        Client::Node5,
-        &[
-            "simple",
-            "--endpoint",
-            &ep,
-            "--topic",
-            "G5Node",
-            "--group",
-            "gNode",
-            "--expect",
-            "0",
-            "--timeout-secs",
-            "2",
-        ],
-        r.home.path(),
-        Duration::from_secs(30),
-    );
-    assert!(warm.success, "{:?}\n{}", warm.lines, warm.stderr);
-    let sent = run_driver(
-        Client::Node5,
-        &[
-            "send",
-            "--endpoint",
-            &ep,
-            "--topic",
-            "G5Node",
-            "--count",
-            "5",
-            "--body-prefix",
-            "n",
-        ],
-        r.home.path(),
-        Duration::from_secs(60),
-    );
-    expect_sent(&sent, 5);
-    let got = run_driver(
-        Client::Node5,
-        &[
-            "simple",
-            "--endpoint",
-            &ep,
-            "--topic",
-            "G5Node",
-            "--group",
-            "gNode",
-            "--expect",
-            "5",
-            "--invisible",
-            "10",
-            "--skip-ack-first",
-            "--timeout-secs",
-            "40",
-        ],
-        r.home.path(),
-        Duration::from_secs(60),
-    );
-    assert!(got.success, "{:?}\n{}", got.lines, got.stderr);
-    let want: BTreeSet<String> = (0..5).map(|i| format!("n-{i}")).collect();
-    assert_eq!(body_set(&got), want);
-    let attempts: BTreeSet<i64> = deliveries(&got)
-        .iter()
-        .filter_map(|d| d["attempt"].as_i64())
-        .collect();
-    assert_eq!(attempts, BTreeSet::from([1, 2]), "{:?}", got.lines);
-    // The Python 5.x client reads what the Node one sent, with the same message ids.
-    let ids: BTreeSet<&str> = sent
-        .lines
-        .iter()
-        .filter_map(|l| l["msgId"].as_str())
-        .collect();
-    let seen: BTreeSet<&str> = deliveries(&got)
-        .iter()
-        .filter_map(|l| l["msgId"].as_str())
-        .collect();
-    assert_eq!(ids, seen);
 }

@@ -25,6 +25,10 @@ pub const MIN_LONG_POLLING_MS: i64 = 5_000;
 pub const MAX_MESSAGE_SIZE: i32 = 4 * 1024 * 1024;
 /// A client silent this long is forgotten (Java's channel expiry).
 const CLIENT_EXPIRY: Duration = Duration::from_secs(120);
+/// `ExponentialRetryPolicy` defaults.
+const GROUP_EXPONENTIAL_INITIAL_MS: i64 = 5_000;
+const GROUP_EXPONENTIAL_MAX_MS: i64 = 2 * 3600 * 1000;
+const GROUP_EXPONENTIAL_MULTIPLIER: i64 = 2;
 /// `CustomizedRetryPolicy` default: the 18 delay levels.
 const CUSTOMIZED_NEXT_MS: [i64; 18] = [
     1_000, 5_000, 10_000, 30_000, 60_000, 120_000, 180_000, 240_000, 300_000, 360_000, 420_000,
@@ -174,6 +178,43 @@ fn exponential(initial_ms: i64, max_ms: i64, multiplier: f32) -> pb::retry_polic
     })
 }
 
+/// The backoff a group's consumers get (`mergeSubscriptionData`): the group's
+/// `groupRetryPolicy` (5.x `SubscriptionGroupConfig`), EXPONENTIAL with its
+/// `exponentialRetryPolicy` (Java's defaults 5 s, 2 h, ×2 for what is missing), otherwise
+/// CUSTOMIZED with its `customizedRetryPolicy.next` or the 18 delay levels. Some clients
+/// (Node 1.0.8) understand only the exponential one. A value of the wrong shape counts
+/// as absent.
+pub fn group_retry_strategy(policy: Option<&serde_json::Value>) -> pb::retry_policy::Strategy {
+    let policy = policy.and_then(|p| p.as_object());
+    let field = |name: &str| policy.and_then(|p| p.get(name)).and_then(|v| v.as_object());
+    let exponential_type = policy
+        .and_then(|p| p.get("type"))
+        .and_then(|t| t.as_str())
+        .is_some_and(|t| t == "EXPONENTIAL");
+    if exponential_type {
+        let e = field("exponentialRetryPolicy");
+        let num = |name: &str, default: i64| {
+            e.and_then(|e| e.get(name))
+                .and_then(|v| v.as_i64())
+                .filter(|v| *v >= 0)
+                .unwrap_or(default)
+        };
+        return exponential(
+            num("initial", GROUP_EXPONENTIAL_INITIAL_MS),
+            num("max", GROUP_EXPONENTIAL_MAX_MS),
+            num("multiplier", GROUP_EXPONENTIAL_MULTIPLIER) as f32,
+        );
+    }
+    let next: Option<Vec<i64>> = field("customizedRetryPolicy")
+        .and_then(|c| c.get("next"))
+        .and_then(|n| n.as_array())
+        .and_then(|n| n.iter().map(|v| v.as_i64().filter(|v| *v >= 0)).collect());
+    let next = next.unwrap_or_else(|| CUSTOMIZED_NEXT_MS.to_vec());
+    pb::retry_policy::Strategy::CustomizedBackoff(pb::CustomizedBackoff {
+        next: next.into_iter().map(duration).collect(),
+    })
+}
+
 /// Whether a subscription group consumes in order (5.x `consumeMessageOrderly`).
 pub fn group_is_fifo(ctx: &BrokerContext, group: &str) -> bool {
     ctx.groups
@@ -219,13 +260,13 @@ pub fn merged(ctx: &BrokerContext, raw: &pb::Settings) -> pb::Settings {
             sub.receive_batch_size = Some(CONSUMER_BATCH_SIZE);
             sub.long_polling_timeout = Some(duration(MAX_LONG_POLLING_MS));
             sub.fifo = Some(group_is_fifo(ctx, &group));
+            let policy = ctx
+                .groups
+                .get(&group)
+                .and_then(|g| g.other.get("groupRetryPolicy").cloned());
             s.backoff_policy = Some(pb::RetryPolicy {
                 max_attempts: group_max_attempts(ctx, &group),
-                strategy: Some(pb::retry_policy::Strategy::CustomizedBackoff(
-                    pb::CustomizedBackoff {
-                        next: CUSTOMIZED_NEXT_MS.iter().map(|ms| duration(*ms)).collect(),
-                    },
-                )),
+                strategy: Some(group_retry_strategy(policy.as_ref())),
             });
         }
         None => {}
@@ -264,5 +305,84 @@ pub fn register_producer(
                 }
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pb::retry_policy::Strategy;
+    use serde_json::json;
+
+    fn ms(s: &Strategy) -> (String, Vec<i64>, f32) {
+        match s {
+            Strategy::ExponentialBackoff(e) => (
+                "exp".into(),
+                [&e.initial, &e.max]
+                    .iter()
+                    .map(|d| {
+                        d.as_ref()
+                            .map(super::super::convert::duration_ms)
+                            .unwrap_or(-1)
+                    })
+                    .collect(),
+                e.multiplier,
+            ),
+            Strategy::CustomizedBackoff(c) => (
+                "custom".into(),
+                c.next
+                    .iter()
+                    .map(super::super::convert::duration_ms)
+                    .collect(),
+                0.0,
+            ),
+        }
+    }
+
+    #[test]
+    fn a_group_without_a_policy_gets_the_delay_levels() {
+        let (kind, next, _) = ms(&group_retry_strategy(None));
+        assert_eq!(kind, "custom");
+        assert_eq!(next, CUSTOMIZED_NEXT_MS.to_vec());
+    }
+
+    #[test]
+    fn an_exponential_group_policy_reaches_the_client() {
+        let p = json!({"type": "EXPONENTIAL",
+            "exponentialRetryPolicy": {"initial": 1000, "max": 60000, "multiplier": 3}});
+        assert_eq!(
+            ms(&group_retry_strategy(Some(&p))),
+            ("exp".into(), vec![1000, 60000], 3.0)
+        );
+        // Missing fields take ExponentialRetryPolicy's defaults.
+        let p = json!({"type": "EXPONENTIAL"});
+        assert_eq!(
+            ms(&group_retry_strategy(Some(&p))),
+            ("exp".into(), vec![5000, 7_200_000], 2.0)
+        );
+    }
+
+    #[test]
+    fn a_customized_group_policy_and_malformed_ones() {
+        let p = json!({"type": "CUSTOMIZED", "customizedRetryPolicy": {"next": [100, 2000]}});
+        assert_eq!(ms(&group_retry_strategy(Some(&p))).1, vec![100, 2000]);
+        for bad in [
+            json!("EXPONENTIAL"),
+            json!({"type": 7}),
+            json!({"type": "CUSTOMIZED", "customizedRetryPolicy": {"next": [1, "x"]}}),
+            json!({"type": "CUSTOMIZED", "customizedRetryPolicy": {"next": [-5]}}),
+        ] {
+            assert_eq!(
+                ms(&group_retry_strategy(Some(&bad))).1,
+                CUSTOMIZED_NEXT_MS.to_vec(),
+                "{bad}"
+            );
+        }
+        let p =
+            json!({"type": "EXPONENTIAL", "exponentialRetryPolicy": {"initial": -1, "max": "x"}});
+        assert_eq!(
+            ms(&group_retry_strategy(Some(&p))),
+            ("exp".into(), vec![5000, 7_200_000], 2.0)
+        );
     }
 }
