@@ -8,7 +8,8 @@
 # fault points stay off) and copy it aside. LOAD_TOOL defaults to this checkout's
 # target/release/rmqd-load. Settings (environment): PRODUCERS=64 SIZE=1024 RUN_SECONDS=8
 # ROUNDS=3 QUEUES=8 FLUSH=ASYNC_FLUSH EXTRA_CONF="key=value;…" (more broker.conf lines).
-# Prints one JSON line per run, then the medians and their ratio (after / before).
+# Prints one JSON line per run (with the broker's CPU-seconds per 100k messages), then the
+# medians and their ratio (after / before).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -65,11 +66,25 @@ run() { # $1 label, $2 binary, $3 round
     tr ';' '\n' <<<"$EXTRA_CONF"
   } >"$d/broker.conf"
   RMQD_LOG=warn "$2" standalone -c "$d/broker.conf" --namesrv-listen "127.0.0.1:$ns" 2>"$d/log" &
-  PIDS+=($!)
+  local pid=$!
+  PIDS+=("$pid")
   wait_port "$bp"
   "$LOAD" --broker "127.0.0.1:$bp" --producers "$PRODUCERS" --size "$SIZE" \
-    --seconds "$SECONDS_PER_RUN" --topic LoadTest --queues "$QUEUES" | sed "s/^{/{\"build\":\"$1\",/"
+    --seconds "$SECONDS_PER_RUN" --topic LoadTest --queues "$QUEUES" >"$d/load.json"
+  # The broker's CPU time (user + system, start-up included) from /proc, as CPU-seconds
+  # per 100k acknowledged messages: the figure that says how light the broker is.
+  local ticks
+  ticks=$(awk '{print $14 + $15}' "/proc/$pid/stat")
   stop_all
+  python3 - "$1" "$ticks" "$(getconf CLK_TCK)" "$d/load.json" <<'PY'
+import json, sys
+label, ticks, hz, path = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+row = json.loads(open(path).read().strip().splitlines()[-1])
+cpu = ticks / hz
+sent = row.get("sent", 0)
+print(json.dumps({"build": label, **row, "broker_cpu_s": round(cpu, 2),
+                  "cpu_s_per_100k": round(cpu * 100000 / sent, 2) if sent else None}))
+PY
   rm -rf "$d/store"
 }
 
@@ -83,8 +98,9 @@ python3 - "$RESULTS" <<'EOF'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
 med = {b: statistics.median(r["msgs_per_s"] for r in rows if r["build"] == b) for b in ("before", "after")}
+cpu = {b: statistics.median(r["cpu_s_per_100k"] for r in rows if r["build"] == b and r.get("cpu_s_per_100k") is not None) for b in ("before", "after")}
 runs = {b: [round(r["msgs_per_s"]) for r in rows if r["build"] == b] for b in ("before", "after")}
 ratio = med["after"] / med["before"] if med["before"] else float("inf")
 print(json.dumps({"before_msgs_per_s": round(med["before"]), "after_msgs_per_s": round(med["after"]),
-                  "ratio": round(ratio, 3), "runs": runs}))
+                  "ratio": round(ratio, 3), "cpu_s_per_100k": cpu, "runs": runs}))
 EOF
