@@ -143,7 +143,7 @@ enum StartError {
         addr: SocketAddr,
         source: std::io::Error,
     },
-    #[error("cannot start the broker on port {port}: {source}")]
+    #[error("cannot start the broker (listenPort {port}): {source}")]
     Broker { port: u16, source: std::io::Error },
 }
 

@@ -36,25 +36,52 @@ pub fn rmqd_bin() -> PathBuf {
 }
 
 pub fn free_port() -> u16 {
+    for _ in 0..1000 {
+        let p = os_free_port();
+        if reserve(&[p]) {
+            return p;
+        }
+    }
+    panic!("no free port left that this test process has not handed out already");
+}
+
+/// A free port p such that p - 2 (the VIP channel) and p + 1 (the HA port) are free too.
+pub fn free_broker_port() -> u16 {
+    for _ in 0..1000 {
+        let p = os_free_port();
+        if p > 1026
+            && p < u16::MAX
+            && TcpListener::bind(("127.0.0.1", p - 2)).is_ok()
+            && TcpListener::bind(("127.0.0.1", p + 1)).is_ok()
+            && reserve(&[p - 2, p, p + 1])
+        {
+            return p;
+        }
+    }
+    free_port()
+}
+
+fn os_free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("free port")
 }
 
-/// A free port p such that p - 2 (the VIP channel) and p + 1 (the HA port) are free too.
-pub fn free_broker_port() -> u16 {
-    for _ in 0..100 {
-        let p = free_port();
-        if p > 1026
-            && p < u16::MAX
-            && TcpListener::bind(("127.0.0.1", p - 2)).is_ok()
-            && TcpListener::bind(("127.0.0.1", p + 1)).is_ok()
-        {
-            return p;
-        }
+/// Marks ports as handed out, unless one of them already was. The kernel may give a
+/// closed port out again at once, and the tests of one binary run in parallel: without
+/// this, two brokers of one process were once given the same port, and a test spoke
+/// remoting to another broker's gRPC endpoint (CI saw the connection reset).
+fn reserve(ports: &[u16]) -> bool {
+    static HANDED_OUT: std::sync::Mutex<Option<std::collections::HashSet<u16>>> =
+        std::sync::Mutex::new(None);
+    let mut guard = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+    let set = guard.get_or_insert_with(Default::default);
+    if ports.iter().any(|p| set.contains(p)) {
+        return false;
     }
-    free_port()
+    set.extend(ports.iter().copied());
+    true
 }
 
 /// How an [`Rmqd`] runs.
@@ -217,6 +244,7 @@ impl Rmqd {
         }
         for port in [self.namesrv_port, self.broker_port] {
             while TcpStream::connect(("127.0.0.1", port)).is_err() {
+                self.assert_running();
                 assert!(
                     Instant::now() < deadline,
                     "rmqd did not start; log:\n{}",
@@ -228,12 +256,26 @@ impl Rmqd {
         // Clients find brokers through the name server: wait until it routes TBW102.
         let ns = format!("127.0.0.1:{}", self.namesrv_port);
         while remoting_request(&ns, 105, &[("topic", "TBW102")], b"").0 != 0 {
+            self.assert_running();
             assert!(
                 Instant::now() < deadline,
                 "broker never registered; log:\n{}",
                 self.log()
             );
             std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Fails at once, with the log, when the process has already exited (a port it
+    /// could not bind, say) instead of waiting for the deadline.
+    fn assert_running(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!(
+                    "rmqd exited during start-up ({status}); log:\n{}",
+                    self.log()
+                );
+            }
         }
     }
 

@@ -73,7 +73,11 @@ impl Broker {
         config_path: Option<std::path::PathBuf>,
         shutdown: CancellationToken,
     ) -> std::io::Result<Self> {
-        let main = TcpListener::bind(("0.0.0.0", config.listen_port)).await?;
+        let main = TcpListener::bind(("0.0.0.0", config.listen_port))
+            .await
+            .map_err(|e| {
+                std::io::Error::new(e.kind(), format!("listen port {}: {e}", config.listen_port))
+            })?;
         let local_addr = main.local_addr()?;
         // Clients before 4.5.1 default to the VIP channel, listenPort - 2.
         let vip = match config.listen_port.checked_sub(2) {

@@ -36,7 +36,9 @@ pub async fn start(
     if port == 0 {
         return Ok(None);
     }
-    let listener = TcpListener::bind(("0.0.0.0", port)).await?;
+    let listener = TcpListener::bind(("0.0.0.0", port)).await.map_err(|e| {
+        std::io::Error::new(e.kind(), format!("gRPC port {port} (grpcServerPort): {e}"))
+    })?;
     let addr = listener.local_addr()?;
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener).map(|s| {
         if let Ok(s) = &s {
