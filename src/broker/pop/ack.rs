@@ -155,16 +155,24 @@ async fn ack_orderly(
         return Ok(());
     }
     let key = order::key(topic, group, qid);
-    let next = match ctx.pop.order.ack(&key, handle.offset, handle.pop_time) {
-        OrderAck::Advance(n) => Some(n),
-        OrderAck::Held => None,
+    let outcome = ctx
+        .pop
+        .order
+        .ack(&key, handle.offset, handle.pop_time, |n| {
+            ctx.offsets.commit(group, topic, qid, n)
+        });
+    let moved = match outcome {
+        OrderAck::Advance(_) => true,
+        OrderAck::Held => false,
         // The batch is not known (a restart lost it): the head of the queue may still be
         // acknowledged, so it is not handed out again.
-        OrderAck::Unknown if handle.offset == committed => Some(committed + 1),
-        OrderAck::Unknown => None,
+        OrderAck::Unknown if handle.offset == committed => {
+            ctx.offsets.commit(group, topic, qid, committed + 1);
+            true
+        }
+        OrderAck::Unknown => false,
     };
-    if let Some(n) = next {
-        ctx.offsets.commit(group, topic, qid, n);
+    if moved {
         let c = ctx.clone();
         let _ = tokio::task::spawn_blocking(move || c.persist_offsets()).await;
         ctx.pop.waiters.wake(topic);

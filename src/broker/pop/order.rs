@@ -116,8 +116,11 @@ impl OrderInfos {
         out
     }
 
-    /// `commitAndNext`.
-    pub fn ack(&self, key: &str, offset: i64, pop_time: i64) -> OrderAck {
+    /// `commitAndNext`. `commit` moves the group's offset when the head advances; it runs
+    /// under the lock that [`OrderInfos::blocked`] takes, so a pop that finds the queue
+    /// unblocked also finds the offset moved. (Committing after the lock was released
+    /// let a concurrent pop hand the batch's last message out a second time.)
+    pub fn ack(&self, key: &str, offset: i64, pop_time: i64, commit: impl FnOnce(i64)) -> OrderAck {
         let mut map = self.lock();
         let Some(info) = map.get_mut(key) else {
             return OrderAck::Unknown;
@@ -133,7 +136,10 @@ impl OrderInfos {
             map.remove(key);
         }
         match after {
-            Some(n) if Some(n) != before || done => OrderAck::Advance(n),
+            Some(n) if Some(n) != before || done => {
+                commit(n);
+                OrderAck::Advance(n)
+            }
             _ => OrderAck::Held,
         }
     }
@@ -169,15 +175,44 @@ mod tests {
         assert_eq!(o.update(&k, None, 1000, 100, &[5, 6, 7]), vec![0, 0, 0]);
         assert!(o.blocked(&k, None, 1050));
         assert!(!o.blocked(&k, None, 1100));
-        assert_eq!(o.ack(&k, 6, 1000), OrderAck::Held);
-        assert_eq!(o.ack(&k, 5, 1000), OrderAck::Advance(7));
+        assert_eq!(o.ack(&k, 6, 1000, |_| {}), OrderAck::Held);
+        assert_eq!(o.ack(&k, 5, 1000, |_| {}), OrderAck::Advance(7));
         // Expired: 7 comes again, now on its second attempt.
         assert_eq!(o.update(&k, None, 2000, 100, &[7, 8]), vec![1, 0]);
         assert!(o.change_invisible(&k, 7, 2000, 5000));
         assert!(o.blocked(&k, None, 3000));
-        assert_eq!(o.ack(&k, 7, 1), OrderAck::Unknown);
-        assert_eq!(o.ack(&k, 7, 2000), OrderAck::Advance(8));
-        assert_eq!(o.ack(&k, 8, 2000), OrderAck::Advance(9));
+        assert_eq!(o.ack(&k, 7, 1, |_| {}), OrderAck::Unknown);
+        assert_eq!(o.ack(&k, 7, 2000, |_| {}), OrderAck::Advance(8));
+        assert_eq!(o.ack(&k, 8, 2000, |_| {}), OrderAck::Advance(9));
         assert!(!o.blocked(&k, None, 2001));
+    }
+
+    /// The last ack of a batch and a concurrent pop: the pop may find the queue unblocked
+    /// only once the offset has moved. The commit is slowed on purpose; were it made after
+    /// the lock was released, the pop would see the queue free and the offset still on
+    /// the acknowledged message, and hand it out again.
+    #[test]
+    fn a_pop_never_sees_the_queue_free_before_the_offset_moved() {
+        use std::sync::atomic::{AtomicI64, Ordering};
+        use std::sync::{mpsc, Arc};
+        let o = Arc::new(OrderInfos::default());
+        let committed = Arc::new(AtomicI64::new(28));
+        let k = key("T", "g", 1);
+        o.update(&k, None, 1000, 60_000, &[28]);
+        let (in_commit, wait_commit) = mpsc::channel();
+        let acker = {
+            let (o, c, k) = (o.clone(), committed.clone(), k.clone());
+            std::thread::spawn(move || {
+                o.ack(&k, 28, 1000, |n| {
+                    in_commit.send(()).unwrap();
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                    c.store(n, Ordering::SeqCst);
+                })
+            })
+        };
+        wait_commit.recv().unwrap();
+        assert!(!o.blocked(&k, None, 2000));
+        assert_eq!(committed.load(Ordering::SeqCst), 29);
+        assert_eq!(acker.join().unwrap(), OrderAck::Advance(29));
     }
 }

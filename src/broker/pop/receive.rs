@@ -247,8 +247,6 @@ async fn pop_queue(
         }
         return Ok(());
     };
-    // Read again under the claim: the pop that held it may have moved it.
-    offset = pop_offset(ctx, group, topic, queue_id, req.init_min);
     let order_key = order::key(topic, group, queue_id);
     if req.order
         && ctx
@@ -258,6 +256,10 @@ async fn pop_queue(
     {
         return Ok(());
     }
+    // Read again under the claim: the pop that held it may have moved it. For FIFO this
+    // comes after the block check, because the ack that unblocks a queue moves its offset
+    // under the same lock.
+    offset = pop_offset(ctx, group, topic, queue_id, req.init_min);
     if acc.messages.len() >= max {
         acc.rest_num += ctx.store.max_offset_in_queue(topic, queue_id) - offset;
         return Ok(());
