@@ -128,33 +128,14 @@ async fn reset_offline(
             }
         }
         for (q, broker_offset, consumer_offset) in queues {
-            let at = if ts == -1 {
-                let r = c
-                    .call_ok(
-                        &addr,
-                        req(
-                            request::GET_MAX_OFFSET,
-                            &[("topic", topic.to_owned()), ("queueId", q.to_string())],
-                        ),
-                    )
-                    .await?;
-                ext_i64(&r, "offset")
+            let mut ext = vec![("topic", topic.to_owned()), ("queueId", q.to_string())];
+            let code = if ts == -1 {
+                request::GET_MAX_OFFSET
             } else {
-                let r = c
-                    .call_ok(
-                        &addr,
-                        req(
-                            request::SEARCH_OFFSET_BY_TIMESTAMP,
-                            &[
-                                ("topic", topic.to_owned()),
-                                ("queueId", q.to_string()),
-                                ("timestamp", ts.to_string()),
-                            ],
-                        ),
-                    )
-                    .await?;
-                ext_i64(&r, "offset")
+                ext.push(("timestamp", ts.to_string()));
+                request::SEARCH_OFFSET_BY_TIMESTAMP
             };
+            let at = ext_i64(&c.call_ok(&addr, req(code, &ext)).await?, "offset");
             let mut rollback = consumer_offset;
             if force || at <= consumer_offset {
                 rollback = at;

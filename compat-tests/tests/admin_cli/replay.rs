@@ -139,24 +139,28 @@ fn text_rows(text: &str) -> Vec<Vec<String>> {
         .collect()
 }
 
+/// The `keys` of each row of a `--json` answer, as the text cells the Java tool printed.
+fn cells_of(rows: &Value, keys: &[&str]) -> Vec<Vec<String>> {
+    rows.as_array()
+        .unwrap_or_else(|| panic!("rows: {rows}"))
+        .iter()
+        .map(|row| {
+            keys.iter()
+                .map(|k| match &row[*k] {
+                    Value::String(s) => s.clone(),
+                    o => o.to_string(),
+                })
+                .collect()
+        })
+        .collect()
+}
+
 #[test]
 fn reads_the_answers_java_brokers_give() {
     // topicStatus (202): min/max offset per queue as the Java tool printed them.
     let rp = Replay::start("topicStatus");
     let v = json(&rp.addr, &["topicStatus", "-t", "AdmTopic"]);
-    let got: Vec<Vec<String>> = v
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|q| {
-            vec![
-                q["brokerName"].as_str().unwrap().to_owned(),
-                q["queueId"].to_string(),
-                q["minOffset"].to_string(),
-                q["maxOffset"].to_string(),
-            ]
-        })
-        .collect();
+    let got = cells_of(&v, &["brokerName", "queueId", "minOffset", "maxOffset"]);
     let want: Vec<Vec<String>> = java_rows("topicStatus")
         .into_iter()
         .map(|r| r[..4].to_vec())
@@ -172,27 +176,17 @@ fn reads_the_answers_java_brokers_give() {
     let rp = Replay::start("consumerProgress-g");
     let v = json(&rp.addr, &["consumerProgress", "-g", "AdmGroup"]);
     assert_eq!(v["diffTotal"], 50, "{v}");
-    let got: Vec<Vec<String>> = v["queues"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|q| {
-            [
-                "topic",
-                "brokerName",
-                "queueId",
-                "brokerOffset",
-                "consumerOffset",
-                "diff",
-            ]
-            .iter()
-            .map(|k| match &q[*k] {
-                Value::String(s) => s.clone(),
-                o => o.to_string(),
-            })
-            .collect()
-        })
-        .collect();
+    let got = cells_of(
+        &v["queues"],
+        &[
+            "topic",
+            "brokerName",
+            "queueId",
+            "brokerOffset",
+            "consumerOffset",
+            "diff",
+        ],
+    );
     let want: Vec<Vec<String>> = java_rows("consumerProgress-g")
         .into_iter()
         .map(|r| r[..6].to_vec())
@@ -232,18 +226,7 @@ fn reads_the_answers_java_brokers_give() {
             "1796310245895",
         ],
     );
-    let got: Vec<Vec<String>> = v
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|q| {
-            vec![
-                q["brokerName"].as_str().unwrap().to_owned(),
-                q["queueId"].to_string(),
-                q["offset"].to_string(),
-            ]
-        })
-        .collect();
+    let got = cells_of(&v, &["brokerName", "queueId", "offset"]);
     assert_eq!(got, java_rows("resetOffsetByTime"));
 
     // producerConnection (204).

@@ -49,6 +49,28 @@ fn rust_send(r: &Rmqd, topic: &str, count: usize, prefix: &str) -> ([i64; 4], Ve
     (per, lines)
 }
 
+/// A real Rust push consumer of `group` takes `expect` messages of `topic`: what it got.
+fn rust_consume(r: &Rmqd, topic: &str, group: &str, expect: usize) -> Vec<Value> {
+    let run = run_driver(
+        Client::Rust,
+        &[
+            "consume",
+            "--namesrv",
+            &r.namesrv(),
+            "--topic",
+            topic,
+            "--group",
+            group,
+            "--expect",
+            &expect.to_string(),
+        ],
+        r.home.path(),
+        Duration::from_secs(60),
+    );
+    assert!(run.success, "{}", run.stderr);
+    run.messages().into_iter().cloned().collect()
+}
+
 /// The text rows (whitespace-split cells) whose first cell is `first`.
 fn cells(text: &str, first: &str) -> Vec<Vec<String>> {
     text.lines()
@@ -237,9 +259,8 @@ fn figures_follow_real_traffic() {
     // queryMsgByOffset (11): the client's message at the offset it was told.
     let l = &lines[3];
     let (q, o) = (l["queueId"].to_string(), l["queueOffset"].to_string());
-    let m = json(
-        ns,
-        &[
+    let by_offset = |o| {
+        [
             "queryMsgByOffset",
             "-t",
             "AdmStat",
@@ -248,64 +269,23 @@ fn figures_follow_real_traffic() {
             "-i",
             &q,
             "-o",
-            &o,
-        ],
-    );
+            o,
+        ]
+    };
+    let args = by_offset(&o);
+    let m = json(ns, &args);
     assert_eq!(m[0]["body"], "early-3", "{m}");
     assert_eq!(m[0]["keys"], "early-3", "{m}");
     assert_eq!(m[0]["msgId"], l["msgId"], "{m}");
-    let text = ok(
-        ns,
-        &[
-            "queryMsgByOffset",
-            "-t",
-            "AdmStat",
-            "-b",
-            "broker-a",
-            "-i",
-            &q,
-            "-o",
-            &o,
-        ],
-    );
+    let text = ok(ns, &args);
     assert!(
         text.lines().any(|l| l == "body:             early-3"),
         "{text}"
     );
-    let m = json(
-        ns,
-        &[
-            "queryMsgByOffset",
-            "-t",
-            "AdmStat",
-            "-b",
-            "broker-a",
-            "-i",
-            &q,
-            "-o",
-            "1000",
-        ],
-    );
-    assert_eq!(m, serde_json::json!([]));
+    assert_eq!(json(ns, &by_offset("1000")), serde_json::json!([]));
 
     // consumerProgress (208): a real consumer takes the 20, then 7 more arrive: lag 7.
-    let consumed = run_driver(
-        Client::Rust,
-        &[
-            "consume",
-            "--namesrv",
-            ns,
-            "--topic",
-            "AdmStat",
-            "--group",
-            "AdmStatGroup",
-            "--expect",
-            "20",
-        ],
-        r.home.path(),
-        Duration::from_secs(60),
-    );
-    assert!(consumed.success, "{}", consumed.stderr);
+    rust_consume(&r, "AdmStat", "AdmStatGroup", 20);
     let mut last = Value::Null;
     let deadline = Instant::now() + Duration::from_secs(20);
     // The group's retry queue is listed too (as Java's 208 lists every topic it consumes).
@@ -386,19 +366,19 @@ fn figures_follow_real_traffic() {
 
     // resetOffsetByTime (222; the group is offline, so, as mqadmin, by UPDATE_CONSUMER_OFFSET):
     // back to before the first send, then to the end, then back again.
+    fn reset_args(ts: &str) -> [&str; 7] {
+        [
+            "resetOffsetByTime",
+            "-g",
+            "AdmStatGroup",
+            "-t",
+            "AdmStat",
+            "-s",
+            ts,
+        ]
+    }
     let reset = |ts: &str| {
-        let v = json(
-            ns,
-            &[
-                "resetOffsetByTime",
-                "-g",
-                "AdmStatGroup",
-                "-t",
-                "AdmStat",
-                "-s",
-                ts,
-            ],
-        );
+        let v = json(ns, &reset_args(ts));
         let rows = v.as_array().expect("rows").clone();
         assert_eq!(rows.len(), 4, "{v}");
         rows.iter()
@@ -410,18 +390,8 @@ fn figures_follow_real_traffic() {
     let ends: [i64; 4] = std::array::from_fn(|q| first[q] + late[q]);
     assert_eq!(reset("now"), ends);
     assert_eq!(progress(ends), 0);
-    let text = ok(
-        ns,
-        &[
-            "resetOffsetByTime",
-            "-g",
-            "AdmStatGroup",
-            "-t",
-            "AdmStat",
-            "-s",
-            &t0.to_string(),
-        ],
-    );
+    let t0_text = t0.to_string();
+    let text = ok(ns, &reset_args(&t0_text));
     assert!(
         text.starts_with(&format!(
             "rollback consumer offset by specified consumerGroup[AdmStatGroup], topic[AdmStat], force[true], timestamp(string)[{t0}], timestamp(long)[{t0}]\n#brokerName"
@@ -436,27 +406,8 @@ fn figures_follow_real_traffic() {
         "{text}"
     );
     // A real consumer of the group reads everything again.
-    let again = run_driver(
-        Client::Rust,
-        &[
-            "consume",
-            "--namesrv",
-            ns,
-            "--topic",
-            "AdmStat",
-            "--group",
-            "AdmStatGroup",
-            "--expect",
-            "27",
-        ],
-        r.home.path(),
-        Duration::from_secs(60),
-    );
-    assert!(again.success, "{}", again.stderr);
-    let bodies: std::collections::BTreeSet<&str> = again
-        .messages()
-        .iter()
-        .filter_map(|m| m["body"].as_str())
-        .collect();
+    let again = rust_consume(&r, "AdmStat", "AdmStatGroup", 27);
+    let bodies: std::collections::BTreeSet<&str> =
+        again.iter().filter_map(|m| m["body"].as_str()).collect();
     assert_eq!(bodies.len(), 27, "{bodies:?}");
 }
